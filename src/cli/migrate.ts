@@ -1,0 +1,49 @@
+// `npm run db:migrate`: applies pending migrations to DATABASE_URL, or without it to the embedded
+// database under DATA_DIR (default ./data), prints one human line per outcome, exits 1 on failure.
+import pg from 'pg';
+import { pino } from 'pino';
+import { startEmbedded } from '../db/embedded.js';
+import { applyMigrations } from '../db/migrate.js';
+
+// JSON logs (waiting for a lock, each migration) go to stderr; stdout keeps the human summary.
+const log = pino({ level: process.env.LOG_LEVEL || 'warn' }, pino.destination(2));
+
+async function main(target: string, url: string | undefined, dataDir: string): Promise<void> {
+  const embedded = url ? undefined : await startEmbedded({ dataDir, log });
+  const pool = new pg.Pool({
+    connectionString: url ?? embedded?.connectionString,
+    max: 1,
+    connectionTimeoutMillis: 10_000,
+    application_name: 'shopstream-migrate',
+  });
+  pool.on('error', (error) => log.warn({ err: error }, 'idle database connection failed'));
+  try {
+    const { applied } = await applyMigrations(pool, { log });
+    if (applied.length === 0) {
+      console.log(`${target}: database is up to date`);
+    } else {
+      console.log(`${target}: applied ${applied.length} migration(s): ${applied.join(', ')}`);
+    }
+  } finally {
+    await pool.end();
+    await embedded?.stop();
+  }
+}
+
+// Never print the password.
+function describeUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}:${parsed.port || 5432}${parsed.pathname}`;
+  } catch {
+    return 'DATABASE_URL';
+  }
+}
+
+const url = process.env.DATABASE_URL || undefined;
+const dataDir = process.env.DATA_DIR || './data';
+const target = url ? describeUrl(url) : `the embedded database in ${dataDir}`;
+main(target, url, dataDir).catch((error: unknown) => {
+  console.error(`db:migrate failed on ${target}: ${(error as Error).message ?? String(error)}`);
+  process.exitCode = 1;
+});

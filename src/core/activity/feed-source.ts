@@ -1,0 +1,53 @@
+// The activity_events table read as a feed: how rows become ActivityEvents and how the
+// contract's filters (userId, types, productId, time range) apply, in SQL and in memory.
+import { encodeCursor } from '../../feed/cursor.js';
+import { type FeedSource, positionOf } from '../../feed/feed.js';
+import type { ActivityEvent, ActivityFilter, ActivityType } from './types.js';
+
+export type ActivityFeedItem = ActivityEvent & { position: ReturnType<typeof positionOf> };
+
+export const activityFeed: FeedSource<ActivityFeedItem, ActivityFilter> = {
+  topic: 'activity:event',
+  table: 'activity_events',
+  columns: `t.event_id, t.user_id, t.type, t.product_id, t.quantity, t.unit_price_minor,
+            t.currency, t.order_id, t.occurred_at, t.received_at`,
+  toItem(row) {
+    const position = positionOf(row);
+    return {
+      position,
+      cursor: encodeCursor(position),
+      eventId: row.event_id as string,
+      userId: row.user_id as string,
+      type: row.type as ActivityType,
+      productId: row.product_id as string,
+      quantity: row.quantity as number,
+      unitPriceMinor: row.unit_price_minor === null ? null : BigInt(row.unit_price_minor as string),
+      currency: row.currency as string | null,
+      orderId: row.order_id as string | null,
+      occurredAt: row.occurred_at as Date,
+      receivedAt: row.received_at as Date,
+    };
+  },
+  where(filter, params) {
+    const conditions: string[] = [];
+    const add = (sql: (n: number) => string, value: unknown) => {
+      params.push(value);
+      conditions.push(sql(params.length));
+    };
+    if (filter.userId != null) add((n) => `t.user_id = $${n}`, filter.userId);
+    if (filter.types != null && filter.types.length > 0) add((n) => `t.type = ANY($${n}::text[])`, filter.types);
+    if (filter.productId != null) add((n) => `t.product_id = $${n}`, filter.productId);
+    if (filter.from != null) add((n) => `t.occurred_at >= $${n}`, filter.from);
+    if (filter.to != null) add((n) => `t.occurred_at < $${n}`, filter.to);
+    return conditions;
+  },
+  matches(event, filter) {
+    return (
+      (filter.userId == null || event.userId === filter.userId) &&
+      (filter.types == null || filter.types.length === 0 || filter.types.includes(event.type)) &&
+      (filter.productId == null || event.productId === filter.productId) &&
+      (filter.from == null || event.occurredAt >= filter.from) &&
+      (filter.to == null || event.occurredAt < filter.to)
+    );
+  },
+};

@@ -1,0 +1,35 @@
+// The closed list of reasons an event is rejected. Codes are part of the public API
+// (IngestError.code): add new ones, never rename.
+
+export const REJECTION_CODES = {
+  INVALID_EVENT_ID: 'eventId must be 1 to 200 characters',
+  INVALID_USER_ID: 'userId must be 1 to 200 characters',
+  INVALID_PRODUCT_ID: 'productId must be 1 to 200 characters',
+  INVALID_ORDER_ID: 'orderId must be 1 to 200 characters',
+  INVALID_TYPE: 'type must be one of BROWSE, ADD_TO_CART, REMOVE_FROM_CART, PURCHASE',
+  INVALID_QUANTITY: 'quantity must be a whole number from 1 to 1000000',
+  MISSING_PRICE: 'a PURCHASE needs unitPrice (the price of one unit)',
+  INVALID_PRICE: 'unitPrice must be a decimal string such as "19.99", at least 0',
+  TOO_MANY_DECIMALS: 'unitPrice has more decimals than its currency allows',
+  INVALID_CURRENCY: 'currency must be an ISO 4217 code such as USD',
+  INVALID_OCCURRED_AT: 'occurredAt must be an ISO-8601 instant with offset',
+  OCCURRED_IN_FUTURE: 'occurredAt is more than 5 minutes in the future',
+} as const;
+
+export type RejectionCode = keyof typeof REJECTION_CODES;
+
+/** One rejected event: where it was in its batch, and why. */
+export type Rejection = {
+  index: number;
+  eventId: string | null;
+  code: RejectionCode;
+  message: string;
+};
+
+export type IngestReport = {
+  /** Stored and processed now. */
+  accepted: number;
+  /** Seen before (same eventId, in this batch or an earlier one); nothing changed. */
+  duplicates: number;
+  errors: Rejection[];
+};

@@ -1,0 +1,116 @@
+// Pure validation: one incoming event → a normalised event or a rejection that says what
+// was wrong. Needs neither database nor clock (the caller passes `now`).
+import { isCurrencyCode } from '../../config.js';
+import {
+  ACTIVITY_TYPES,
+  type ActivityEventInput,
+  type ActivityType,
+  type NewActivityEvent,
+} from '../activity/types.js';
+import { parseMoney } from '../sales/money.js';
+import { REJECTION_CODES, type Rejection, type RejectionCode } from './rejections.js';
+
+export type ValidationContext = { defaultCurrency: string; now: Date };
+
+export type Validated<T> = { ok: true; event: T } | { ok: false; rejection: Rejection };
+
+const MAX_ID_LENGTH = 200;
+const MAX_QUANTITY = 1_000_000;
+/** Clocks drift; an event stamped a little ahead of ours is still believed. */
+const FUTURE_TOLERANCE_MS = 5 * 60 * 1000;
+
+export function validateActivityEvent(
+  input: ActivityEventInput,
+  index: number,
+  context: ValidationContext,
+): Validated<NewActivityEvent> {
+  const eventId = typeof input.eventId === 'string' ? input.eventId : null;
+  const reject = (code: RejectionCode, got?: unknown): Validated<never> => ({
+    ok: false,
+    rejection: {
+      index,
+      eventId,
+      code,
+      message: got === undefined ? REJECTION_CODES[code] : `${REJECTION_CODES[code]}, got ${show(got)}`,
+    },
+  });
+
+  if (!isId(input.eventId)) return reject('INVALID_EVENT_ID', input.eventId);
+  if (!isId(input.userId)) return reject('INVALID_USER_ID', input.userId);
+  if (!isId(input.productId)) return reject('INVALID_PRODUCT_ID', input.productId);
+  if (!ACTIVITY_TYPES.includes(input.type as ActivityType)) return reject('INVALID_TYPE', input.type);
+  const type = input.type as ActivityType;
+
+  const quantity = input.quantity ?? 1;
+  if (!Number.isInteger(quantity) || quantity < 1 || quantity > MAX_QUANTITY) {
+    return reject('INVALID_QUANTITY', quantity);
+  }
+
+  const orderId = input.orderId ?? null;
+  if (orderId !== null && !isId(orderId)) return reject('INVALID_ORDER_ID', orderId);
+
+  let currency: string | null = null;
+  if (input.currency != null) {
+    currency = String(input.currency).toUpperCase();
+    if (!isCurrencyCode(currency)) return reject('INVALID_CURRENCY', input.currency);
+  }
+
+  let unitPriceMinor: bigint | null = null;
+  if (input.unitPrice != null) {
+    currency ??= context.defaultCurrency;
+    const parsed = parseMoney(String(input.unitPrice), currency);
+    if (!parsed.ok) {
+      return parsed.reason === 'TOO_MANY_DECIMALS'
+        ? reject('TOO_MANY_DECIMALS', `${input.unitPrice} ${currency}`)
+        : reject('INVALID_PRICE', input.unitPrice);
+    }
+    unitPriceMinor = parsed.minor;
+  } else if (type === 'PURCHASE') {
+    // Decided (issue 4): a purchase without a price would make revenue silently wrong.
+    return reject('MISSING_PRICE');
+  }
+
+  let occurredAt = context.now;
+  if (input.occurredAt != null) {
+    const parsed = input.occurredAt instanceof Date ? input.occurredAt : parseInstant(input.occurredAt);
+    if (parsed === null || Number.isNaN(parsed.getTime())) {
+      return reject('INVALID_OCCURRED_AT', input.occurredAt);
+    }
+    if (parsed.getTime() > context.now.getTime() + FUTURE_TOLERANCE_MS) {
+      return reject('OCCURRED_IN_FUTURE', parsed.toISOString());
+    }
+    occurredAt = parsed;
+  }
+
+  return {
+    ok: true,
+    event: {
+      eventId: input.eventId,
+      userId: input.userId,
+      type,
+      productId: input.productId,
+      quantity,
+      unitPriceMinor,
+      currency,
+      orderId,
+      occurredAt,
+    },
+  };
+}
+
+/** ISO-8601 with an explicit offset; a bare local time would depend on the server's zone. */
+export function parseInstant(text: unknown): Date | null {
+  if (typeof text !== 'string') return null;
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i.test(text)) return null;
+  const date = new Date(text);
+  return Number.isNaN(date.getTime()) ? null : date;
+}
+
+function isId(value: unknown): value is string {
+  return typeof value === 'string' && value.trim().length > 0 && value.length <= MAX_ID_LENGTH;
+}
+
+function show(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}

@@ -1,0 +1,222 @@
+// Embedded PostgreSQL (PGlite) served to the pg driver over TCP on 127.0.0.1: one process at a time
+// owns a data dir (pid lock file), its data survives stop() and restarts, and stop() is clean.
+//
+// PGlite is ONE PostgreSQL session. pglite-socket lets several sockets share it and keeps an open
+// BEGIN … COMMIT to its own socket, but outside explicit transactions it interleaves messages of
+// different sockets: a large extended-protocol query (split across TCP reads) can be bound to
+// another socket's unnamed statement ("bind message supplies 2 parameters, but prepared statement
+// "" requires 1", reproduced), and SET, advisory locks and pg_backend_pid() are shared by all.
+// So the app must use exactly one connection at a time: a pg.Pool with max 1.
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import type { Logger } from 'pino';
+
+export type EmbeddedDatabase = {
+  /** `postgresql://postgres@127.0.0.1:<port>/postgres`; use it with a pg.Pool of max 1. */
+  connectionString: string;
+  /** Closes the socket server, then PGlite, then releases the lock. Idempotent. */
+  stop(): Promise<void>;
+};
+
+/** Thrown when another live process already has the data dir open. */
+export class EmbeddedDatabaseInUseError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EmbeddedDatabaseInUseError';
+  }
+}
+
+const LOCK_FILE = 'embedded.lock';
+// PGlite's files live in a subfolder so the lock file is not inside PGDATA.
+const PGDATA_DIR = 'pglite';
+// One live session plus one still closing: a pool of one that drops a broken client connects again
+// before the server has seen the old socket close, and with a limit of 1 that reconnect is refused
+// ("Connection terminated unexpectedly", reproduced in half of rapid reconnects).
+const MAX_SOCKETS = 2;
+
+// The owner touches its lock file this often; a lock from another host (whose pid cannot be
+// checked) is stale once untouched for STALE_AFTER_MS, e.g. a container recreated under a new name.
+const HEARTBEAT_MS = 10_000;
+const STALE_AFTER_MS = 60_000;
+
+// Locks this process holds: a lock file naming our own pid is ours only if it is in here,
+// otherwise it was left by an earlier process that had the same pid (pid 1 in a container).
+const heldLocks = new Set<string>();
+
+export async function startEmbedded(options: { dataDir: string; log?: Logger }): Promise<EmbeddedDatabase> {
+  const dataDir = path.resolve(options.dataDir);
+  const log = options.log;
+  await fs.mkdir(dataDir, { recursive: true });
+  const releaseLock = await acquireLock(dataDir, log);
+
+  let db: PGlite | undefined;
+  let server: PGLiteSocketServer | undefined;
+  try {
+    const started = Date.now();
+    db = await PGlite.create({ dataDir: path.join(dataDir, PGDATA_DIR) });
+    server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: MAX_SOCKETS });
+    await server.start();
+    const port = Number(server.getServerConn().split(':').pop());
+    if (!Number.isInteger(port) || port <= 0) {
+      throw new Error(`unexpected socket server address ${server.getServerConn()}`);
+    }
+    log?.info(
+      { dataDir, port, ms: Date.now() - started },
+      'embedded PostgreSQL (PGlite) started; single session, use one connection',
+    );
+    const running = { db, server };
+    let stopping: Promise<void> | undefined;
+    return {
+      connectionString: `postgresql://postgres@127.0.0.1:${port}/postgres`,
+      stop() {
+        stopping ??= (async () => {
+          try {
+            await running.server.stop();
+          } finally {
+            try {
+              await running.db.close();
+            } finally {
+              await releaseLock();
+            }
+          }
+          log?.info({ dataDir }, 'embedded PostgreSQL stopped');
+        })();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await server?.stop().catch(() => {});
+    await db?.close().catch(() => {});
+    await releaseLock();
+    throw new Error(`could not start the embedded database in ${dataDir}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+type LockOwner = { pid: number; hostname: string; startedAt: string; token: string };
+
+async function acquireLock(dataDir: string, log?: Logger): Promise<() => Promise<void>> {
+  const file = path.join(dataDir, LOCK_FILE);
+  const mine: LockOwner = {
+    pid: process.pid,
+    hostname: os.hostname(),
+    startedAt: new Date().toISOString(),
+    token: randomUUID(),
+  };
+  const content = `${JSON.stringify(mine)}\n`;
+  // Written aside and hard-linked into place, so nobody ever reads a half-written lock file.
+  const draft = `${file}.${process.pid}.${mine.token}`;
+  await fs.writeFile(draft, content);
+  try {
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      if (await createExclusive(file, draft, content)) {
+        heldLocks.add(file);
+        const heartbeat = setInterval(() => {
+          const now = new Date();
+          fs.utimes(file, now, now).catch(() => {});
+        }, HEARTBEAT_MS);
+        heartbeat.unref();
+        return async () => {
+          clearInterval(heartbeat);
+          heldLocks.delete(file);
+          const current = await fs.readFile(file, 'utf8').catch(() => '');
+          if (current === content) await fs.rm(file, { force: true });
+        };
+      }
+      const held = await fs.readFile(file, 'utf8').catch((error) => {
+        if (errorCode(error) === 'ENOENT') return undefined; // released meanwhile: try again
+        throw error;
+      });
+      if (held === undefined) continue;
+      const owner = parseOwner(held);
+      if (owner && (await isAlive(file, owner))) {
+        throw new EmbeddedDatabaseInUseError(
+          `The embedded database in ${dataDir} is already in use by process ${owner.pid}` +
+            `${owner.hostname === mine.hostname ? '' : ` on host ${owner.hostname}`}` +
+            ` (since ${owner.startedAt}). Only one process can open it at a time: stop that` +
+            ' process, set DATA_DIR to another folder, or set DATABASE_URL to use a PostgreSQL' +
+            ` server. If that process is certainly gone, delete ${file}.`,
+        );
+      }
+      // Stale. Renaming is atomic, so of several processes taking over only one moves it away.
+      const aside = `${file}.stale.${process.pid}.${mine.token}`;
+      try {
+        await fs.rename(file, aside);
+      } catch (error) {
+        if (errorCode(error) === 'ENOENT') continue;
+        throw error;
+      }
+      const moved = await fs.readFile(aside, 'utf8').catch(() => '');
+      if (moved !== held) {
+        // Another process replaced the stale lock between our read and rename: give it back.
+        await fs.link(aside, file).catch(() => {});
+      } else {
+        log?.warn(
+          { dataDir, stalePid: owner?.pid },
+          'took over the lock of an embedded database whose process is gone',
+        );
+      }
+      await fs.rm(aside, { force: true });
+    }
+    throw new EmbeddedDatabaseInUseError(`could not lock the embedded database in ${dataDir}: ${file} keeps changing`);
+  } finally {
+    await fs.rm(draft, { force: true });
+  }
+}
+
+function parseOwner(text: string): LockOwner | undefined {
+  try {
+    const value = JSON.parse(text) as Partial<LockOwner>;
+    if (typeof value.pid === 'number' && typeof value.hostname === 'string') {
+      return {
+        pid: value.pid,
+        hostname: value.hostname,
+        startedAt: String(value.startedAt),
+        token: String(value.token),
+      };
+    }
+  } catch {
+    // not written by this module: treated as stale
+  }
+  return undefined;
+}
+
+async function createExclusive(file: string, draft: string, content: string): Promise<boolean> {
+  try {
+    await fs.link(draft, file);
+    return true;
+  } catch (error) {
+    if (errorCode(error) === 'EEXIST') return false;
+  }
+  // A file system without hard links: exclusive create, written right after.
+  try {
+    await fs.writeFile(file, content, { flag: 'wx' });
+    return true;
+  } catch (error) {
+    if (errorCode(error) === 'EEXIST') return false;
+    throw error;
+  }
+}
+
+async function isAlive(file: string, owner: LockOwner): Promise<boolean> {
+  if (owner.hostname !== os.hostname()) {
+    const stat = await fs.stat(file).catch(() => undefined);
+    return stat !== undefined && Date.now() - stat.mtimeMs < STALE_AFTER_MS;
+  }
+  if (owner.pid === process.pid) return heldLocks.has(file);
+  try {
+    process.kill(owner.pid, 0);
+    return true;
+  } catch (error) {
+    return errorCode(error) === 'EPERM'; // alive, owned by another user
+  }
+}
+
+function errorCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}

@@ -1,0 +1,87 @@
+// The feed: every published item is a row of a feed table, ordered by (tx_id, seq), and a
+// reader only ever sees a prefix of that order that can no longer grow in the middle.
+//
+// Why (tx_id, seq) and not seq alone (invariant 5): a sequence value is taken at INSERT, not at
+// COMMIT, so transactions can commit out of sequence order and a reader that passed seq 105
+// would never see seq 104. Rows are instead ordered by the id of the transaction that wrote
+// them, and read only below the oldest transaction still in flight
+// (pg_snapshot_xmin(pg_current_snapshot())). Every transaction below that horizon has ended,
+// and every transaction that starts later gets a larger id, so nothing can appear below it.
+import type pg from 'pg';
+import type { Position } from './cursor.js';
+import type { FeedTopic } from './topics.js';
+
+export type Queryable = Pick<pg.Pool, 'query'>;
+
+/** A row of a feed table, with its position in the feed. */
+export type FeedItem = { position: Position };
+
+/** How one feed table is read and filtered; each stream declares its own. */
+export type FeedSource<Item extends FeedItem, Filter> = {
+  topic: FeedTopic;
+  /** Table name; it has `tx_id` and `seq` columns with an index on (tx_id, seq). */
+  table: string;
+  /** SELECT list, e.g. "t.event_id, t.user_id" (the table is aliased `t`). */
+  columns: string;
+  toItem(row: Record<string, unknown>): Item;
+  /** SQL conditions for the filter; push values to `params` and refer to them as $n. */
+  where(filter: Filter, params: unknown[]): string[];
+  /** The same filter applied to a live item in memory. */
+  matches(item: Item, filter: Filter): boolean;
+  /** State streams: items with the same key supersede each other (conflation). */
+  keyOf?: (item: Item) => string;
+};
+
+export type FeedPage<Item> = {
+  items: Item[];
+  /** Committed rows exist beyond the horizon: read again soon. */
+  heldBack: boolean;
+};
+
+const HORIZON = 'pg_snapshot_xmin(pg_current_snapshot())::text::bigint';
+
+/** Up to `limit` items after `after`, in feed order, all below the horizon. */
+export async function readAfter<Item extends FeedItem, Filter>(
+  db: Queryable,
+  source: FeedSource<Item, Filter>,
+  after: Position,
+  options: { filter?: Filter; limit: number },
+): Promise<FeedPage<Item>> {
+  const params: unknown[] = [after.txId.toString(), after.seq.toString(), options.limit];
+  const conditions = options.filter === undefined ? [] : source.where(options.filter, params);
+  const { rows } = await db.query(
+    `SELECT ${source.columns}, t.tx_id, t.seq, t.tx_id < h.horizon AS below_horizon
+       FROM ${source.table} t, (SELECT ${HORIZON} AS horizon) h
+      WHERE (t.tx_id, t.seq) > ($1::bigint, $2::bigint)
+        ${conditions.map((c) => `AND ${c}`).join(' ')}
+      ORDER BY t.tx_id, t.seq
+      LIMIT $3`,
+    params,
+  );
+  const items: Item[] = [];
+  let heldBack = false;
+  for (const row of rows) {
+    // Ordered by tx_id, so the rows below the horizon are a prefix.
+    if (!row.below_horizon) {
+      heldBack = true;
+      break;
+    }
+    items.push(source.toItem(row));
+  }
+  return { items, heldBack };
+}
+
+/** The last position below the horizon: where a reader that wants only new items starts. */
+export async function readHead(db: Queryable, table: string): Promise<Position> {
+  const { rows } = await db.query(
+    `SELECT t.tx_id, t.seq FROM ${table} t
+      WHERE t.tx_id < ${HORIZON}
+      ORDER BY t.tx_id DESC, t.seq DESC LIMIT 1`,
+  );
+  const row = rows[0];
+  return row ? { txId: BigInt(row.tx_id), seq: BigInt(row.seq) } : { txId: 0n, seq: 0n };
+}
+
+export function positionOf(row: Record<string, unknown>): Position {
+  return { txId: BigInt(row.tx_id as string), seq: BigInt(row.seq as string) };
+}

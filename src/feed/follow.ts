@@ -1,0 +1,381 @@
+// follow(): replay a feed from a cursor, then continue live, with no gap and no duplicate,
+// and with bounded memory per subscriber (invariants 5 and 6).
+//
+// One tailer per feed table and process reads new rows once, after each wake-up (and on a
+// timer, in case a wake-up was lost), and offers them to every live subscriber. A subscriber
+// that resumes from a cursor first pages through the table itself, pulled by its consumer, and
+// joins the tailer only when it has caught up. Every item is queued only if its position is
+// after the last one queued, so the hand-over from replay to live can overlap but never skip.
+import { CoreError, Unavailable } from '../core/errors.js';
+import type { Logger } from '../log.js';
+import { encodeCursor, isAfter, type Position } from './cursor.js';
+import type { Fanout } from './fanout.js';
+import { type FeedItem, type FeedSource, type Queryable, readAfter, readHead } from './feed.js';
+
+/** The last item of a stream that ends with an error instead of completing. */
+export type FeedEnd = CoreError;
+
+/** Ends an event-stream subscription whose consumer fell too far behind. Resume from `cursor`. */
+export class ResyncRequired extends CoreError {
+  constructor(lastDelivered: Position, limit: number) {
+    super(
+      'RESYNC_REQUIRED',
+      `this subscriber fell more than ${limit} items behind; subscribe again with after: the cursor in extensions`,
+      { cursor: encodeCursor(lastDelivered) },
+    );
+  }
+}
+
+export type FollowOptions<Filter> = {
+  /** Resume after this position; without it, only items newer than now are sent. */
+  after?: Position | null;
+  filter: Filter;
+};
+
+export type FeedOptions = {
+  db: Queryable;
+  fanout: Fanout;
+  log: Logger;
+  subscriberQueueLimit: number;
+  replayPageSize: number;
+  pollIntervalMs: number;
+};
+
+export type Feed = {
+  /** Items after `options.after` that match the filter, then live ones. A stream that cannot go on
+   * (the consumer lagged: RESYNC_REQUIRED; the database failed: UNAVAILABLE) yields that error last. */
+  follow<Item extends FeedItem, Filter>(
+    source: FeedSource<Item, Filter>,
+    options: FollowOptions<Filter>,
+  ): AsyncIterableIterator<Item | FeedEnd>;
+  /** Open subscriptions, for metrics and tests. */
+  subscriberCount(): number;
+  /** Ends every subscription (their consumers see the stream complete) and stops reading. */
+  close(): Promise<void>;
+};
+
+export function createFeed(options: FeedOptions): Feed {
+  const tailers = new Map<string, Tailer<FeedItem, unknown>>();
+  let closed = false;
+
+  const tailerFor = <Item extends FeedItem, Filter>(source: FeedSource<Item, Filter>) => {
+    let tailer = tailers.get(source.table);
+    if (!tailer) {
+      tailer = new Tailer(source as unknown as FeedSource<FeedItem, unknown>, options);
+      tailers.set(source.table, tailer);
+    }
+    return tailer as unknown as Tailer<Item, Filter>;
+  };
+
+  return {
+    follow(source, followOptions) {
+      if (closed) throw new CoreError('UNAVAILABLE', 'the server is shutting down');
+      return new Subscription(tailerFor(source), followOptions, options);
+    },
+    subscriberCount() {
+      let count = 0;
+      for (const tailer of tailers.values()) count += tailer.subscribers.size;
+      return count;
+    },
+    async close() {
+      closed = true;
+      await Promise.all([...tailers.values()].map((tailer) => tailer.close()));
+    },
+  };
+}
+
+class Tailer<Item extends FeedItem, Filter> {
+  readonly subscribers = new Set<Subscription<Item, Filter>>();
+  head: Position | null = null;
+  private starting: Promise<Position> | null = null;
+  private reading = false;
+  private again = false;
+  private timer: NodeJS.Timeout | null = null;
+  private retry: NodeJS.Timeout | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private closed = false;
+
+  constructor(
+    readonly source: FeedSource<Item, Filter>,
+    readonly options: FeedOptions,
+  ) {}
+
+  /** The tailer's position, reading it from the database the first time. */
+  start(): Promise<Position> {
+    this.starting ??= readHead(this.options.db, this.source.table).then(
+      (head) => {
+        this.head ??= head;
+        this.unsubscribe = this.options.fanout.subscribe(this.source.topic, () => this.wake());
+        this.timer = setInterval(() => this.wake(), this.options.pollIntervalMs);
+        this.timer.unref();
+        return this.head;
+      },
+      (error: unknown) => {
+        this.starting = null; // the next subscriber tries again
+        throw error;
+      },
+    );
+    return this.starting;
+  }
+
+  /** Reads what is new; concurrent wake-ups fold into one more read. */
+  wake(): void {
+    if (this.closed || this.head === null) return;
+    if (this.reading) {
+      this.again = true;
+      return;
+    }
+    this.reading = true;
+    void this.readAll().finally(() => {
+      this.reading = false;
+    });
+  }
+
+  private async readAll(): Promise<void> {
+    try {
+      do {
+        this.again = false;
+        if (this.subscribers.size === 0) {
+          // Nobody listens: skip ahead instead of reading rows for no one, unless somebody
+          // joined meanwhile (they start at the old head and must be offered what follows).
+          const head = await readHead(this.options.db, this.source.table);
+          if (this.subscribers.size === 0) {
+            this.head = head;
+            return;
+          }
+        }
+        const page = await readAfter(this.options.db, this.source, this.head as Position, {
+          limit: this.options.replayPageSize,
+        });
+        for (const item of page.items) {
+          this.head = item.position;
+          for (const subscriber of this.subscribers) subscriber.offer(item);
+        }
+        if (page.items.length === this.options.replayPageSize) this.again = true;
+        else if (page.heldBack) this.retrySoon();
+      } while (this.again && !this.closed);
+    } catch (error) {
+      // The database may be restarting; the timer tries again, and no position was skipped.
+      this.options.log.warn({ err: error, table: this.source.table }, 'feed read failed');
+    }
+  }
+
+  /** Rows wait behind an older open transaction; its commit may come without a wake-up. */
+  private retrySoon(): void {
+    if (this.retry) return;
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      this.wake();
+    }, 10);
+    this.retry.unref();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.unsubscribe?.();
+    if (this.timer) clearInterval(this.timer);
+    if (this.retry) clearTimeout(this.retry);
+    for (const subscriber of [...this.subscribers]) subscriber.end();
+  }
+}
+
+type Mode = 'replaying' | 'catching-up' | 'live' | 'ended';
+
+class Subscription<Item extends FeedItem, Filter> implements AsyncIterableIterator<Item | FeedEnd> {
+  private mode: Mode = 'replaying';
+  /** Event streams: a FIFO. State streams (keyOf): latest item per key, in position order. */
+  private readonly queue = new Map<string | number, Item>();
+  private nextKey = 0;
+  /** Live items that arrive while the last replay page is being read. */
+  private arrivedDuringCatchUp: Item[] = [];
+  private lastQueued: Position | null;
+  private lastDelivered: Position | null;
+  private final: CoreError | null = null;
+  private waiting: ((result: IteratorResult<Item | FeedEnd>) => void) | null = null;
+  private pulling: Promise<void> | null = null;
+  private readonly started: Promise<void>;
+
+  constructor(
+    private readonly tailer: Tailer<Item, Filter>,
+    private readonly options: FollowOptions<Filter>,
+    private readonly feed: FeedOptions,
+  ) {
+    this.lastQueued = options.after ?? null;
+    this.lastDelivered = options.after ?? null;
+    this.started = this.start();
+    // A failed start is reported by next(); it must not also be an unhandled rejection.
+    this.started.catch(() => {});
+  }
+
+  private async start(): Promise<void> {
+    const head = await this.tailer.start();
+    if (this.mode === 'ended') return;
+    this.tailer.subscribers.add(this);
+    if (this.lastQueued === null) {
+      // No cursor: begin at the tailer's position, in the same tick as joining it.
+      this.lastQueued = this.tailer.head ?? head;
+      this.lastDelivered = this.lastQueued;
+      this.mode = 'live';
+    }
+  }
+
+  /** Called by the tailer for every new row, in feed order. */
+  offer(item: Item): void {
+    if (this.mode === 'replaying' || this.mode === 'ended') return;
+    if (!this.tailer.source.matches(item, this.options.filter)) return;
+    if (this.mode === 'catching-up') {
+      this.arrivedDuringCatchUp.push(item);
+      if (this.arrivedDuringCatchUp.length > this.feed.subscriberQueueLimit) this.fallBehind();
+      return;
+    }
+    this.enqueue(item);
+  }
+
+  private enqueue(item: Item): void {
+    if (this.mode === 'ended' || this.final) return;
+    if (this.lastQueued !== null && !isAfter(item.position, this.lastQueued)) return;
+    this.lastQueued = item.position;
+    const keyOf = this.tailer.source.keyOf;
+    if (this.waiting) {
+      const resolve = this.waiting;
+      this.waiting = null;
+      this.lastDelivered = item.position;
+      resolve({ value: item, done: false });
+      return;
+    }
+    if (keyOf) {
+      const key = keyOf(item);
+      this.queue.delete(key); // re-inserted at the end: the queue stays in position order
+      this.queue.set(key, item);
+    } else {
+      this.queue.set(this.nextKey++, item);
+      if (this.queue.size > this.feed.subscriberQueueLimit) this.fallBehind();
+    }
+  }
+
+  private fallBehind(): void {
+    this.final = new ResyncRequired(this.lastDelivered ?? { txId: 0n, seq: 0n }, this.feed.subscriberQueueLimit);
+    this.queue.clear();
+    this.arrivedDuringCatchUp = [];
+    this.leave();
+    this.flushWaiting();
+  }
+
+  /** Pages through the table until caught up with the tailer, then goes live. */
+  private async pull(): Promise<void> {
+    // A replayed page must fit in the queue, or replay itself would overflow it.
+    const limit = Math.min(this.feed.replayPageSize, this.feed.subscriberQueueLimit);
+    const read = () =>
+      readAfter(this.feed.db, this.tailer.source, this.lastQueued as Position, {
+        filter: this.options.filter,
+        limit,
+      });
+    let page = await read();
+    if (page.items.length === limit || this.mode !== 'replaying') {
+      for (const item of page.items) this.enqueue(item);
+      return;
+    }
+    // Exhausted: join the live stream, then read once more, since the tailer may have passed
+    // rows that were committed after the read above. Overlap is dropped by position.
+    this.mode = 'catching-up';
+    for (const item of page.items) this.enqueue(item);
+    page = await read();
+    if (this.mode !== 'catching-up') return;
+    for (const item of page.items) this.enqueue(item);
+    if (page.items.length === limit) {
+      this.mode = 'replaying';
+      this.arrivedDuringCatchUp = [];
+      return;
+    }
+    this.mode = 'live';
+    const arrived = this.arrivedDuringCatchUp;
+    this.arrivedDuringCatchUp = [];
+    for (const item of arrived) this.enqueue(item);
+  }
+
+  async next(): Promise<IteratorResult<Item | FeedEnd>> {
+    try {
+      await this.started;
+    } catch (error) {
+      this.failed(error);
+    }
+    for (;;) {
+      const first = this.queue.entries().next();
+      if (!first.done) {
+        const [key, item] = first.value;
+        this.queue.delete(key);
+        this.lastDelivered = item.position;
+        return { value: item, done: false };
+      }
+      if (this.final) {
+        const final = this.final;
+        this.final = null;
+        this.mode = 'ended';
+        return { value: final, done: false };
+      }
+      if (this.mode === 'ended') return { value: undefined, done: true };
+      if (this.mode === 'replaying') {
+        this.pulling ??= this.pull()
+          .catch((error: unknown) => this.failed(error))
+          .finally(() => {
+            this.pulling = null;
+          });
+        await this.pulling;
+        continue;
+      }
+      return new Promise((resolve) => {
+        this.waiting = resolve;
+      });
+    }
+  }
+
+  /** The database could not be read: end with an error the client can act on (resubscribe). */
+  private failed(error: unknown): void {
+    this.feed.log.warn({ err: error, table: this.tailer.source.table }, 'subscription ended: feed read failed');
+    this.final = new Unavailable('the feed could not be read; subscribe again with after: your last cursor');
+    this.queue.clear();
+    this.leave();
+  }
+
+  /** The consumer is done (unsubscribe, disconnect). */
+  async return(): Promise<IteratorResult<Item | FeedEnd>> {
+    this.end();
+    return { value: undefined, done: true };
+  }
+
+  async throw(error?: unknown): Promise<IteratorResult<Item | FeedEnd>> {
+    this.end();
+    throw error;
+  }
+
+  /** Completes the stream: what is queued is dropped, the consumer sees done. */
+  end(): void {
+    this.mode = 'ended';
+    this.final = null;
+    this.queue.clear();
+    this.leave();
+    this.flushWaiting();
+  }
+
+  private leave(): void {
+    this.tailer.subscribers.delete(this);
+  }
+
+  private flushWaiting(): void {
+    if (!this.waiting) return;
+    const resolve = this.waiting;
+    this.waiting = null;
+    if (this.final) {
+      const final = this.final;
+      this.final = null;
+      this.mode = 'ended';
+      resolve({ value: final, done: false });
+    } else {
+      resolve({ value: undefined, done: true });
+    }
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}

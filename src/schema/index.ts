@@ -1,0 +1,9 @@
+// The schema: every module registers its types on the builder; this file only builds.
+import { lexicographicSortSchema } from 'graphql';
+import { builder } from './builder.js';
+import './scalars.js';
+import './ingest.js';
+import './activity.js';
+import './admin.js';
+
+export const schema = lexicographicSortSchema(builder.toSchema());

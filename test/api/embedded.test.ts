@@ -1,0 +1,51 @@
+// The embedded default: with no DATABASE_URL, `npm start` serves on PGlite under DATA_DIR, and
+// the data survives a restart.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { closeAllClients, gql, subscribe } from '../helpers/clients.js';
+import { type ServiceProcess, startProcess } from '../helpers/process.js';
+
+const dataDir = mkdtempSync(join(tmpdir(), 'shopstream-embedded-'));
+let service: ServiceProcess | null = null;
+
+afterAll(async () => {
+  await closeAllClients();
+  await service?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('embedded database (no DATABASE_URL)', () => {
+  it('ingests, streams and keeps data across a restart', async () => {
+    service = await startProcess({ DATA_DIR: dataDir });
+    expect(service.output()).toContain('embedded');
+    const wsUrl = service.url.replace('http:', 'ws:');
+    const record = (eventId: string) =>
+      gql(
+        service!.url,
+        `mutation { recordActivity(events: [{ eventId: "${eventId}", userId: "emb", type: BROWSE, productId: "1" }]) { accepted } }`,
+      );
+    expect((await record('emb-1')).data?.recordActivity.accepted).toBe(1);
+    const page = await gql(service.url, '{ userActivity(userId: "emb") { pageInfo { endCursor } } }');
+    const sub = subscribe<any>(
+      wsUrl,
+      'subscription ($after: String) { userActivity(userId: "emb", after: $after) { eventId } }',
+      {
+        after: page.data?.userActivity.pageInfo.endCursor,
+      },
+    );
+    await record('emb-2');
+    expect((await sub.take(1))[0].userActivity.eventId).toBe('emb-2');
+    await sub.dispose();
+    const ready = await fetch(service.url.replace('/graphql', '/ready'));
+    expect(ready.status).toBe(200);
+    expect(await service.stop()).toBe(0);
+
+    service = await startProcess({ DATA_DIR: dataDir });
+    const stored = await gql(service.url, '{ userActivity(userId: "emb") { edges { node { eventId } } } }');
+    expect(stored.data?.userActivity.edges.length).toBeGreaterThan(0);
+    expect(await service.stop()).toBe(0);
+    service = null;
+  });
+});

@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+describe('loadConfig', () => {
+  it('has working defaults for a fresh machine', () => {
+    const config = loadConfig({});
+    expect(config.http).toMatchObject({ host: '127.0.0.1', port: 4000 });
+    expect(config.db.url).toBeUndefined();
+    expect(config.db.dataDir).toBe('./data');
+    expect(config.inventory.lowStockThreshold).toBe(10);
+    expect(config.ingest.defaultCurrency).toBe('USD');
+    expect(Object.isFrozen(config.http)).toBe(true);
+  });
+
+  it('names every bad setting at once', () => {
+    let error: unknown;
+    try {
+      loadConfig({ PORT: 'eighty', LOW_STOCK_THRESHOLD: '-1', DEFAULT_CURRENCY: 'EURO', DATABASE_URL: 'mysql://x' });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const { problems } = error as ConfigError;
+    expect(problems).toHaveLength(4);
+    expect(problems.join('\n')).toMatch(/PORT.*"eighty"/);
+    expect(problems.join('\n')).toMatch(/LOW_STOCK_THRESHOLD/);
+    expect(problems.join('\n')).toMatch(/DEFAULT_CURRENCY.*"EURO"/);
+    expect(problems.join('\n')).toMatch(/DATABASE_URL must be a URL starting with postgres/);
+  });
+
+  it('never echoes a database URL, which may hold a password', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'http://user:secret@host/db' })).toThrow(
+      expect.objectContaining({ message: expect.not.stringContaining('secret') }),
+    );
+  });
+});
