@@ -4,7 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
-export const TEMPLATE_DATABASE = 'shopstream_template';
+/** Set by global-setup.ts for this run; a fixed name serves scripts run outside vitest. */
+export const TEMPLATE_DATABASE = process.env.SHOPSTREAM_TEMPLATE_DATABASE ?? 'shopstream_template';
 
 export type TestDatabase = { url: string; name: string; drop(): Promise<void> };
 
