@@ -3,9 +3,10 @@
 // (named in SHOPSTREAM_TEMPLATE_DATABASE, which the test workers inherit), so two runs on one
 // PostgreSQL server do not rebuild it under each other; it is dropped when the run ends. A template must have no
 // connections while it is copied: the pool that migrated it is closed before any file starts.
+
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { applyMigrations } from '../../src/db/migrate.js';
-import { randomBytes } from 'node:crypto';
 import { databaseUrl, withAdmin } from './database.js';
 
 export default async function setup(): Promise<() => Promise<void>> {
