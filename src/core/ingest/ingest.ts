@@ -7,12 +7,12 @@ import { type Tx, withTransaction } from '../../db/transaction.js';
 import type { Fanout } from '../../feed/fanout.js';
 import type { FeedTopic } from '../../feed/topics.js';
 import { type InsertedActivityEvent, insertActivityEvents } from '../activity/record.js';
-import type { ActivityEventInput, NewActivityEvent } from '../activity/types.js';
+import type { ActivityEventInput } from '../activity/types.js';
 import type { Clock } from '../clock.js';
 import { LimitExceeded } from '../errors.js';
 import { storeDeadLetters } from './dead-letters.js';
-import type { IngestReport, Rejection } from './rejections.js';
-import { validateActivityEvent } from './validate.js';
+import type { IngestReport } from './rejections.js';
+import { validateActivityEvent, validateBatch } from './validate.js';
 
 /**
  * A stream that derives facts from newly stored activity (stock, sales windows,
@@ -33,17 +33,9 @@ export function createActivityIngest(options: IngestOptions) {
   return async function ingestActivity(inputs: readonly ActivityEventInput[]): Promise<IngestReport> {
     checkBatchSize(inputs.length, options.maxBatchSize);
     const context = { defaultCurrency: options.defaultCurrency, now: options.clock.now() };
-    const errors: Rejection[] = [];
-    const unique = new Map<string, NewActivityEvent>();
-    let duplicates = 0;
-    inputs.forEach((input, index) => {
-      const result = validateActivityEvent(input, index, context);
-      if (!result.ok) errors.push(result.rejection);
-      else if (unique.has(result.event.eventId))
-        duplicates++; // the first of a batch wins
-      else unique.set(result.event.eventId, result.event);
-    });
-    const valid = [...unique.values()];
+    const { errors, valid, duplicates } = validateBatch(inputs, (input, index) =>
+      validateActivityEvent(input, index, context),
+    );
 
     const { inserted, topics } = await withTransaction(options.pool, async (tx) => {
       await storeDeadLetters(tx, 'activity', errors, inputs);

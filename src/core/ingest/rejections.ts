@@ -14,6 +14,9 @@ export const REJECTION_CODES = {
   INVALID_CURRENCY: 'currency must be an ISO 4217 code such as USD',
   INVALID_OCCURRED_AT: 'occurredAt must be an ISO-8601 instant with offset',
   OCCURRED_IN_FUTURE: 'occurredAt is more than 5 minutes in the future',
+  EXACTLY_ONE_OF_QUANTITY_AND_DELTA: 'give exactly one of quantity (an absolute level) and delta (an adjustment)',
+  INVALID_LEVEL: 'quantity (a stock level) must be a whole number from 0 to 1000000000',
+  INVALID_DELTA: 'delta must be a whole number from -1000000000 to 1000000000',
 } as const;
 
 export type RejectionCode = keyof typeof REJECTION_CODES;

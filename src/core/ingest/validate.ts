@@ -7,6 +7,7 @@ import {
   type ActivityType,
   type NewActivityEvent,
 } from '../activity/types.js';
+import type { InventoryEventInput, NewInventoryEvent } from '../inventory/types.js';
 import { parseMoney } from '../sales/money.js';
 import { REJECTION_CODES, type Rejection, type RejectionCode } from './rejections.js';
 
@@ -70,17 +71,9 @@ export function validateActivityEvent(
     return reject('MISSING_PRICE');
   }
 
-  let occurredAt = context.now;
-  if (input.occurredAt != null) {
-    const parsed = input.occurredAt instanceof Date ? input.occurredAt : parseInstant(input.occurredAt);
-    if (parsed === null || Number.isNaN(parsed.getTime())) {
-      return reject('INVALID_OCCURRED_AT', input.occurredAt);
-    }
-    if (parsed.getTime() > context.now.getTime() + FUTURE_TOLERANCE_MS) {
-      return reject('OCCURRED_IN_FUTURE', parsed.toISOString());
-    }
-    occurredAt = parsed;
-  }
+  const time = readOccurredAt(input.occurredAt, context.now);
+  if (!time.ok) return reject(time.code, time.got);
+  const occurredAt = time.at;
 
   return {
     ok: true,
@@ -96,6 +89,78 @@ export function validateActivityEvent(
       occurredAt,
     },
   };
+}
+
+/** Stock levels and adjustments stay far inside INTEGER, so that sums of them can be checked. */
+export const MAX_STOCK_LEVEL = 1_000_000_000;
+
+export function validateInventoryEvent(
+  input: InventoryEventInput,
+  index: number,
+  context: Pick<ValidationContext, 'now'>,
+): Validated<NewInventoryEvent> {
+  const eventId = typeof input.eventId === 'string' ? input.eventId : null;
+  const reject = (code: RejectionCode, got?: unknown): Validated<never> => ({
+    ok: false,
+    rejection: {
+      index,
+      eventId,
+      code,
+      message: got === undefined ? REJECTION_CODES[code] : `${REJECTION_CODES[code]}, got ${show(got)}`,
+    },
+  });
+
+  if (!isId(input.eventId)) return reject('INVALID_EVENT_ID', input.eventId);
+  if (!isId(input.productId)) return reject('INVALID_PRODUCT_ID', input.productId);
+  const quantity = input.quantity ?? null;
+  const delta = input.delta ?? null;
+  if ((quantity === null) === (delta === null)) return reject('EXACTLY_ONE_OF_QUANTITY_AND_DELTA');
+  if (quantity !== null && !(Number.isInteger(quantity) && quantity >= 0 && quantity <= MAX_STOCK_LEVEL)) {
+    return reject('INVALID_LEVEL', quantity);
+  }
+  if (delta !== null && !(Number.isInteger(delta) && Math.abs(delta) <= MAX_STOCK_LEVEL)) {
+    return reject('INVALID_DELTA', delta);
+  }
+
+  const time = readOccurredAt(input.occurredAt, context.now);
+  if (!time.ok) return reject(time.code, time.got);
+  const occurredAt = time.at;
+
+  return { ok: true, event: { eventId: input.eventId, productId: input.productId, quantity, delta, occurredAt } };
+}
+
+/**
+ * Validates a batch: one rejection per bad event (by index), and the valid events with a
+ * repeated eventId removed (the first of a batch wins; the others count as duplicates).
+ */
+export function validateBatch<Input, Event extends { eventId: string }>(
+  inputs: readonly Input[],
+  validate: (input: Input, index: number) => Validated<Event>,
+): { errors: Rejection[]; valid: Event[]; duplicates: number } {
+  const errors: Rejection[] = [];
+  const unique = new Map<string, Event>();
+  let duplicates = 0;
+  inputs.forEach((input, index) => {
+    const result = validate(input, index);
+    if (!result.ok) errors.push(result.rejection);
+    else if (unique.has(result.event.eventId)) duplicates++;
+    else unique.set(result.event.eventId, result.event);
+  });
+  return { errors, valid: [...unique.values()], duplicates };
+}
+
+/** An event's time: `now` when absent; refused when unreadable or too far ahead of ours. */
+function readOccurredAt(
+  value: Date | string | null | undefined,
+  now: Date,
+): { ok: true; at: Date } | { ok: false; code: RejectionCode; got: unknown } {
+  if (value == null) return { ok: true, at: now };
+  const parsed = value instanceof Date ? value : parseInstant(value);
+  if (parsed === null || Number.isNaN(parsed.getTime())) return { ok: false, code: 'INVALID_OCCURRED_AT', got: value };
+  if (parsed.getTime() > now.getTime() + FUTURE_TOLERANCE_MS) {
+    return { ok: false, code: 'OCCURRED_IN_FUTURE', got: parsed.toISOString() };
+  }
+  return { ok: true, at: parsed };
 }
 
 /** ISO-8601 with an explicit offset; a bare local time would depend on the server's zone. */

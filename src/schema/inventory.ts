@@ -1,0 +1,139 @@
+// Inventory: record stock levels and adjustments, set thresholds, read levels and warnings,
+// follow warnings live.
+import type { StockWarningFeedItem } from '../core/inventory/feed-source.js';
+import {
+  STOCK_WARNING_KINDS,
+  type StockLevel as StockLevelShape,
+  type StockWarningKind,
+} from '../core/inventory/types.js';
+import { builder } from './builder.js';
+import { IngestReport } from './ingest.js';
+import { connectionOf } from './pagination.js';
+
+const StockWarningKindEnum = builder.enumType('StockWarningKind', { values: STOCK_WARNING_KINDS });
+
+const StockLevel = builder.objectRef<StockLevelShape>('StockLevel').implement({
+  fields: (t) => ({
+    productId: t.exposeID('productId'),
+    quantity: t.exposeInt('quantity', {
+      description:
+        'Units in stock; negative when purchases went past zero (a backorder). 0 when no level was ever set (see isSet).',
+    }),
+    threshold: t.exposeInt('threshold', {
+      description: "The product's low-stock threshold, or LOW_STOCK_THRESHOLD when it has none of its own.",
+    }),
+    isSet: t.exposeBoolean('isSet', {
+      description:
+        'False until a level or an adjustment was recorded for the product (only setStockThreshold shows such a product).',
+    }),
+    updatedAt: t.field({ type: 'DateTime', resolve: (level) => level.updatedAt }),
+  }),
+});
+
+const StockWarning = builder.objectRef<StockWarningFeedItem>('StockWarning').implement({
+  description: 'A threshold crossing: one per crossing, never one per event.',
+  fields: (t) => ({
+    cursor: t.exposeString('cursor', {
+      description: 'Opaque; pass it as `after` to resume a subscription or page a query.',
+    }),
+    productId: t.exposeID('productId'),
+    kind: t.field({ type: StockWarningKindEnum, resolve: (warning) => warning.kind }),
+    quantity: t.exposeInt('quantity', { description: 'Stock level right after the change that caused the warning.' }),
+    threshold: t.exposeInt('threshold', { description: 'The threshold in force after that change.' }),
+    occurredAt: t.field({
+      type: 'DateTime',
+      description: "The causing event's occurredAt (for a threshold change: when it was set).",
+      resolve: (warning) => warning.occurredAt,
+    }),
+  }),
+});
+
+const StockWarningConnection = connectionOf('StockWarning', StockWarning);
+
+const InventoryEventInput = builder.inputType('InventoryEventInput', {
+  fields: (t) => ({
+    eventId: t.id({
+      required: true,
+      description: 'Chosen by the sender, unique per event. A repeat is a duplicate and changes nothing.',
+    }),
+    productId: t.id({ required: true }),
+    quantity: t.int({ description: 'Absolute stock level (0 to 1000000000). Exactly one of quantity and delta.' }),
+    delta: t.int({
+      description: 'Relative adjustment (restock +50, write-off -2). Exactly one of quantity and delta.',
+    }),
+    occurredAt: t.field({ type: 'DateTime', description: 'When it happened; default: when it arrived.' }),
+  }),
+});
+
+builder.mutationField('recordInventory', (t) =>
+  t.field({
+    type: IngestReport,
+    description:
+      'Validates, stores and applies a batch in one transaction, in batch order; answers after commit. Rejected events are reported by index.',
+    args: { events: t.arg({ type: [InventoryEventInput], required: true }) },
+    authScopes: { ingest: true },
+    resolve: (_root, { events }, { core, admitIngest }) => {
+      admitIngest(events.length);
+      return core.ingestInventory(events);
+    },
+  }),
+);
+
+builder.mutationField('setStockThreshold', (t) =>
+  t.field({
+    type: StockLevel,
+    description:
+      'Low-stock threshold of one product, 0 to 1000000000 (default comes from configuration, 10). The product is checked against it once: a level that is now at or below it raises LOW_STOCK.',
+    args: { productId: t.arg.id({ required: true }), threshold: t.arg.int({ required: true }) },
+    authScopes: { admin: true },
+    resolve: (_root, { productId, threshold }, { core }) => core.setStockThreshold(productId, threshold),
+  }),
+);
+
+builder.queryField('stockLevels', (t) =>
+  t.field({
+    type: [StockLevel],
+    description:
+      'Products whose level was set, in productId order. belowThreshold: true for those at or below their threshold, false for those above it. Page with `first` (1-500, default 500) and `after` (the last productId).',
+    args: {
+      productIds: t.arg.idList({ description: 'At most 1000.' }),
+      belowThreshold: t.arg.boolean(),
+      first: t.arg.int(),
+      after: t.arg.id(),
+    },
+    authScopes: { staff: true },
+    resolve: (_root, args, { core }) => core.stockLevels(args),
+  }),
+);
+
+builder.queryField('stockWarnings', (t) =>
+  t.field({
+    type: StockWarningConnection,
+    description:
+      'Stored warnings, oldest first (feed order). Page with `first` (1-500, default 50) and `after`; the last endCursor can be passed to the subscription.',
+    args: {
+      productIds: t.arg.idList({ description: 'At most 1000.' }),
+      kinds: t.arg({ type: [StockWarningKindEnum] }),
+      from: t.arg({ type: 'DateTime', description: 'occurredAt at or after this instant.' }),
+      to: t.arg({ type: 'DateTime', description: 'occurredAt before this instant.' }),
+      first: t.arg.int(),
+      after: t.arg.string(),
+    },
+    authScopes: { staff: true },
+    resolve: (_root, { first, after, ...filter }, { core }) =>
+      core.stockWarnings(filter as { kinds?: StockWarningKind[] | null }, { first, after }),
+  }),
+);
+
+builder.subscriptionField('stockWarnings', (t) =>
+  t.field({
+    type: StockWarning,
+    description:
+      'Every warning as it happens, for the given products or all. With `after`, replays what was missed first, then goes live.',
+    args: { productIds: t.arg.idList({ description: 'At most 1000.' }), after: t.arg.string() },
+    authScopes: { staff: true },
+    subscribe: (_root, { productIds, after }, { core }) => core.followStockWarnings({ productIds }, after),
+    // A feed error (RESYNC_REQUIRED) arrives as the stream's last value; returning it makes it a GraphQL error.
+    resolve: (item) => item as StockWarningFeedItem,
+  }),
+);
