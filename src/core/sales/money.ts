@@ -1,4 +1,6 @@
 // Money is integer minor units (bigint) inside, a decimal string outside; never a float.
+import { isCurrencyCode } from '../../config.js';
+import { InvalidInput } from '../errors.js';
 
 /** How many decimals the currency has (USD 2, JPY 0, KWD 3), from ISO 4217 via ICU. */
 export function currencyDigits(currency: string): number {
@@ -42,4 +44,18 @@ export function formatMoney(minor: bigint, currency: string): string {
   const whole = text.slice(0, text.length - digits);
   const fraction = text.slice(text.length - digits);
   return `${negative ? '-' : ''}${whole}${digits > 0 ? `.${fraction}` : ''}`;
+}
+
+/** A currency argument of a query ("usd" → "USD"); anything but an ISO 4217 code is refused. */
+export function requireCurrency(text: string): string {
+  const code = text.trim().toUpperCase();
+  if (!isCurrencyCode(code)) {
+    throw new InvalidInput(`currency must be an ISO 4217 code such as USD, got ${JSON.stringify(text)}`);
+  }
+  return code;
+}
+
+/** Adds amounts of one currency exactly: quantity × unit price summed in minor units. */
+export function lineTotal(unitPriceMinor: bigint, quantity: number): bigint {
+  return unitPriceMinor * BigInt(quantity);
 }

@@ -1,0 +1,112 @@
+// Adds newly stored purchases to their MINUTE, HOUR and DAY windows, inside the batch's
+// transaction, with ONE set-based statement per batch: the batch is pre-aggregated per
+// (size, window_start, currency) here, then upserted atomically
+// (`revenue_minor = sales_windows.revenue_minor + EXCLUDED.revenue_minor`), so concurrent
+// batches from any number of connections never lose an amount (invariant 3). Only events the
+// ingest path newly inserted arrive here, so a duplicate never counts twice (invariant 2).
+import type { Tx } from '../../db/transaction.js';
+import type { FeedTopic } from '../../feed/topics.js';
+import type { InsertedActivityEvent } from '../activity/record.js';
+import { lineTotal } from './money.js';
+import { SALES_WINDOW_SIZES, type SalesWindowSize, windowOf } from './window.js';
+
+/** What one batch adds to one window, before the orderIds are checked against earlier batches. */
+export type WindowDelta = {
+  size: SalesWindowSize;
+  start: Date;
+  currency: string;
+  revenueMinor: bigint;
+  units: number;
+  /** Purchases without an orderId: each is an order of its own. */
+  looseOrders: number;
+  /** Distinct orderIds of this batch in this window; counted only if no earlier batch had them. */
+  orderIds: Set<string>;
+};
+
+/** Pure: the batch's purchases summed per window and currency, ordered by (size, start, currency). */
+export function windowDeltas(events: readonly InsertedActivityEvent[]): WindowDelta[] {
+  const deltas = new Map<string, WindowDelta>();
+  for (const event of events) {
+    if (event.type !== 'PURCHASE' || event.unitPriceMinor === null || event.currency === null) continue;
+    for (const size of SALES_WINDOW_SIZES) {
+      const { start } = windowOf(size, event.occurredAt);
+      const key = deltaKey(size, start, event.currency);
+      let delta = deltas.get(key);
+      if (!delta) {
+        delta = {
+          size,
+          start,
+          currency: event.currency,
+          revenueMinor: 0n,
+          units: 0,
+          looseOrders: 0,
+          orderIds: new Set(),
+        };
+        deltas.set(key, delta);
+      }
+      delta.revenueMinor += lineTotal(event.unitPriceMinor, event.quantity);
+      delta.units += event.quantity;
+      if (event.orderId === null) delta.looseOrders++;
+      else delta.orderIds.add(event.orderId);
+    }
+  }
+  return [...deltas.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, delta]) => delta);
+}
+
+function deltaKey(size: SalesWindowSize, start: Date, currency: string): string {
+  // Fixed-width parts, so that string order is (size, start, currency) order.
+  return `${size.padEnd(6)}|${start.toISOString()}|${currency}`;
+}
+
+/**
+ * The sales processor (an ActivityProcessor): one statement records the new orderIds
+ * (INSERT … ON CONFLICT DO NOTHING RETURNING: only a first sighting counts) and upserts every
+ * touched window, re-stamping its feed position so that it is published again.
+ */
+export async function applySalesWindows(tx: Tx, events: readonly InsertedActivityEvent[]): Promise<FeedTopic[]> {
+  const deltas = windowDeltas(events);
+  if (deltas.length === 0) return [];
+  // Sorted by the statement itself (ORDER BY), so every transaction locks in the same order.
+  const orders = deltas.flatMap((d) => [...d.orderIds].map((orderId) => ({ d, orderId })));
+  await tx.query(
+    `WITH new_orders AS (
+       INSERT INTO sales_window_orders (size, window_start, currency, order_id)
+       SELECT * FROM unnest($7::text[], $8::timestamptz[], $9::text[], $10::text[])
+       ORDER BY 1, 2, 3, 4
+       ON CONFLICT DO NOTHING
+       RETURNING size, window_start, currency
+     ), counted AS (
+       SELECT size, window_start, currency, count(*) AS n FROM new_orders GROUP BY 1, 2, 3
+     ), batch AS (
+       SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[])
+         AS b(size, window_start, currency, revenue_minor, units, loose_orders)
+     )
+     INSERT INTO sales_windows AS w (size, window_start, currency, revenue_minor, units, orders)
+     SELECT b.size, b.window_start, b.currency, b.revenue_minor, b.units, b.loose_orders + coalesce(c.n, 0)
+       FROM batch b LEFT JOIN counted c USING (size, window_start, currency)
+      -- Every batch locks windows in this one order, so two batches cannot deadlock on them.
+      ORDER BY b.size, b.window_start, b.currency
+     ON CONFLICT (size, window_start, currency) DO UPDATE SET
+       revenue_minor = w.revenue_minor + EXCLUDED.revenue_minor,
+       units = w.units + EXCLUDED.units,
+       orders = w.orders + EXCLUDED.orders,
+       revision = w.revision + 1,
+       -- Re-stamped: the window moves to the end of the feed and is published again.
+       seq = nextval(pg_get_serial_sequence('sales_windows', 'seq')),
+       tx_id = pg_current_xact_id()::text::bigint,
+       updated_at = now()`,
+    [
+      deltas.map((d) => d.size),
+      deltas.map((d) => d.start.toISOString()),
+      deltas.map((d) => d.currency),
+      deltas.map((d) => d.revenueMinor.toString()),
+      deltas.map((d) => d.units),
+      deltas.map((d) => d.looseOrders),
+      orders.map((o) => o.d.size),
+      orders.map((o) => o.d.start.toISOString()),
+      orders.map((o) => o.d.currency),
+      orders.map((o) => o.orderId),
+    ],
+  );
+  return ['sales:window'];
+}

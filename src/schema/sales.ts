@@ -1,0 +1,71 @@
+// Sales windows: revenue, orders and units per tumbling window and currency; query and live.
+
+import { formatMoney } from '../core/sales/money.js';
+import type { SalesWindow as SalesWindowShape } from '../core/sales/types.js';
+import { SALES_WINDOW_SIZES } from '../core/sales/window.js';
+import { builder } from './builder.js';
+
+const SalesWindowSizeEnum = builder.enumType('SalesWindowSize', {
+  values: SALES_WINDOW_SIZES,
+  description: 'Tumbling windows aligned to UTC boundaries (a DAY runs from 00:00Z to 00:00Z).',
+});
+
+const SalesWindow = builder.objectRef<SalesWindowShape>('SalesWindow').implement({
+  description: 'Purchases whose occurredAt lies in [start, end), in one currency.',
+  fields: (t) => ({
+    cursor: t.exposeString('cursor', {
+      description: "Opaque; this state's position in the sales feed. Pass it as `after` to salesUpdates.",
+    }),
+    size: t.field({ type: SalesWindowSizeEnum, resolve: (w) => w.size }),
+    start: t.field({ type: 'DateTime', resolve: (w) => w.start }),
+    end: t.field({ type: 'DateTime', resolve: (w) => w.end }),
+    currency: t.exposeString('currency'),
+    revenue: t.field({
+      type: 'Money',
+      description: 'Sum of quantity × unitPrice, exact, with the currency’s decimals ("1000.00" USD, "1500" JPY).',
+      resolve: (w) => formatMoney(w.revenueMinor, w.currency),
+    }),
+    orders: t.exposeInt('orders', {
+      description: 'Distinct orderIds, plus one per purchase without an orderId.',
+    }),
+    units: t.exposeInt('units'),
+    revision: t.exposeInt('revision', {
+      description:
+        'Goes up each time a late event corrects this window: 1 when created, +1 with every later batch that changes it.',
+    }),
+    updatedAt: t.field({ type: 'DateTime', description: 'When it last changed.', resolve: (w) => w.updatedAt }),
+  }),
+});
+
+builder.queryField('sales', (t) =>
+  t.field({
+    type: [SalesWindow],
+    description:
+      'Windows of `size` whose start is in [from, to), oldest first (then by currency). Windows without sales are left out. At most 10,000 windows per range.',
+    authScopes: { staff: true },
+    args: {
+      size: t.arg({ type: SalesWindowSizeEnum, required: true }),
+      from: t.arg({ type: 'DateTime', required: true }),
+      to: t.arg({ type: 'DateTime', required: true }),
+      currency: t.arg.string({ description: 'ISO 4217 code; every currency when left out.' }),
+    },
+    resolve: (_root, args, { core }) => core.sales(args),
+  }),
+);
+
+builder.subscriptionField('salesUpdates', (t) =>
+  t.field({
+    type: SalesWindow,
+    description:
+      'Each window each time it changes (live and late corrections). A slow subscriber gets the latest state of each window, not a backlog. With `after`, first the latest state of every window changed since that cursor.',
+    authScopes: { staff: true },
+    args: {
+      size: t.arg({ type: SalesWindowSizeEnum, required: true }),
+      currency: t.arg.string({ description: 'ISO 4217 code; every currency when left out.' }),
+      after: t.arg.string(),
+    },
+    subscribe: (_root, { size, currency, after }, { core }) => core.followSales({ size, currency }, after),
+    // A feed error (UNAVAILABLE) arrives as the stream's last value; returning it makes it a GraphQL error.
+    resolve: (item) => item as SalesWindowShape,
+  }),
+);
