@@ -1,0 +1,108 @@
+// A shopper's list, as a pure rule: products related to what the shopper recently did, best
+// first, then popular products to fill it. Never a product the shopper bought, never one twice,
+// and the same inputs always give the same list (ties go to the smaller product id).
+import type { PairKind, Recommendation } from './types.js';
+
+/** productId goes with sourceId, one of the shopper's recent products. */
+export type RelatedCandidate = {
+  sourceId: string;
+  /** How much the shopper's action on the source says (the configured weight of that action). */
+  sourceWeight: number;
+  productId: string;
+  kind: PairKind;
+  /** product_pairs.score: how many shoppers did both (see co-occurrence.ts). */
+  pairScore: number;
+};
+
+export type PopularProduct = { productId: string; score: number };
+
+export type RankInput = {
+  related: readonly RelatedCandidate[];
+  /** Best first. */
+  popular: readonly PopularProduct[];
+  /** Products the shopper bought: never recommended. */
+  owned: ReadonlySet<string>;
+  size: number;
+};
+
+/** Looking at two products together says less than carting or buying them together. */
+export const VIEWED_PAIR_FACTOR = 0.5;
+
+export const POPULAR_REASON = 'Popular right now';
+
+/**
+ * Related products score Σ sourceWeight × pairScore (× VIEWED_PAIR_FACTOR for viewed pairs), and
+ * carry the reason of their largest term. Popular products fill the rest, scored below half the
+ * lowest related score (in a list with none, the most popular product scores 1), so the list is
+ * always in score order.
+ */
+export function rankRecommendations({ related, popular, owned, size }: RankInput): Recommendation[] {
+  const scored = new Map<string, { score: number; best: Term }>();
+  for (const candidate of related) {
+    if (owned.has(candidate.productId) || candidate.productId === candidate.sourceId) continue;
+    const term: Term = {
+      value: candidate.sourceWeight * candidate.pairScore * (candidate.kind === 'viewed' ? VIEWED_PAIR_FACTOR : 1),
+      kind: candidate.kind,
+      sourceId: candidate.sourceId,
+    };
+    if (!(term.value > 0)) continue;
+    const entry = scored.get(candidate.productId);
+    if (!entry) scored.set(candidate.productId, { score: term.value, best: term });
+    else {
+      entry.score += term.value;
+      if (isStronger(term, entry.best)) entry.best = term;
+    }
+  }
+  const items: Recommendation[] = [...scored.entries()]
+    .map(([productId, { score, best }]) => ({ productId, score: round(score), reason: reasonOf(best) }))
+    .sort(byScoreThenId)
+    .slice(0, size);
+
+  const taken = new Set(items.map((item) => item.productId));
+  const fill = popular.filter((p) => p.score > 0 && !owned.has(p.productId) && !taken.has(p.productId));
+  const top = Math.max(0, ...fill.map((p) => p.score));
+  const floor = items.length > 0 ? (items.at(-1) as Recommendation).score : 2;
+  const filled = fill
+    .map((p) => ({ productId: p.productId, score: round((floor / 2) * (p.score / top)), reason: POPULAR_REASON }))
+    .sort(byScoreThenId);
+  for (const item of filled) {
+    if (items.length >= size) break;
+    if (taken.has(item.productId)) continue;
+    taken.add(item.productId);
+    items.push(item);
+  }
+  return items;
+}
+
+/** Two lists are the same list when they show the same products, scores and reasons in order. */
+export function sameItems(a: readonly Recommendation[], b: readonly Recommendation[]): boolean {
+  return (
+    a.length === b.length &&
+    a.every((x, i) => {
+      const y = b[i] as Recommendation;
+      return x.productId === y.productId && x.score === y.score && x.reason === y.reason;
+    })
+  );
+}
+
+type Term = { value: number; kind: PairKind; sourceId: string };
+
+function isStronger(a: Term, b: Term): boolean {
+  if (a.value !== b.value) return a.value > b.value;
+  if (a.kind !== b.kind) return a.kind === 'bought';
+  return a.sourceId < b.sourceId;
+}
+
+function reasonOf(term: Term): string {
+  return `Often ${term.kind} with ${term.sourceId}`;
+}
+
+function byScoreThenId(a: Recommendation, b: Recommendation): number {
+  if (a.score !== b.score) return b.score - a.score;
+  return a.productId < b.productId ? -1 : a.productId > b.productId ? 1 : 0;
+}
+
+/** Six decimals: a stored list compares equal to a recomputed one despite float noise. */
+function round(score: number): number {
+  return Math.round(score * 1e6) / 1e6;
+}
