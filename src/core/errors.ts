@@ -37,3 +37,48 @@ export class Unavailable extends CoreError {
     super('UNAVAILABLE', message);
   }
 }
+
+// A lost or refused database connection (a restart, a failover, the network): nothing was
+// committed by the request that saw it, and the same request may succeed later. PostgreSQL's
+// class 08 (connection exception) and 57P01-57P03 (shutdown, crash, starting up), the socket
+// errors of node-postgres, and Prisma's "cannot reach / closed" codes.
+const UNAVAILABLE_SQLSTATES = /^(08...|57P0[123]|53300)$/;
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'P1001',
+  'P1002',
+  'P1008',
+  'P1017',
+  'P2024',
+]);
+const UNAVAILABLE_MESSAGES =
+  /Connection terminated|timeout exceeded when trying to connect|not queryable|Client was closed|Connection refused/i;
+
+/** The Unavailable a database connection failure stands for, or null for any other error. */
+export function databaseUnavailable(error: unknown): Unavailable | null {
+  const seen = new Set<unknown>();
+  const isConnectionFailure = (candidate: unknown): boolean => {
+    if (!candidate || typeof candidate !== 'object' || seen.has(candidate)) return false;
+    seen.add(candidate);
+    const { code, message, cause, errors } = candidate as {
+      code?: unknown;
+      message?: unknown;
+      cause?: unknown;
+      errors?: unknown;
+    };
+    if (typeof code === 'string' && (UNAVAILABLE_SQLSTATES.test(code) || UNAVAILABLE_CODES.has(code))) return true;
+    if (typeof message === 'string' && UNAVAILABLE_MESSAGES.test(message)) return true;
+    // Wrapped by Prisma's adapter (cause), or one per address tried (AggregateError).
+    return isConnectionFailure(cause) || (Array.isArray(errors) && errors.some(isConnectionFailure));
+  };
+  return isConnectionFailure(error)
+    ? new Unavailable('the database is unavailable; nothing was changed, send the request again later')
+    : null;
+}

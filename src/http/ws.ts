@@ -1,11 +1,17 @@
 // graphql-ws (the graphql-transport-ws protocol) on the same server and path as HTTP, executed
-// through Yoga's envelop so both transports share the schema, context, validation and masking.
-// This file is the one place for the glue's loose types.
+// through Yoga's envelop so both transports share the schema, context, validation, limits and
+// masking. Authentication happens once, in connection_init; a socket whose API key is revoked or
+// whose token expires is closed (4403) at the next credential check. This file is the one place
+// for the glue's loose types.
 import type { Server } from 'node:http';
 import type { ExecutionArgs } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
+import { GraphQLError } from 'graphql';
+import { type Extra, useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
+import { type Authenticator, Unauthenticated, type Viewer } from '../auth/viewer.js';
+import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from './metrics.js';
 import type { GraphQLHandler } from './yoga.js';
 
 type EnvelopedRoot = {
@@ -13,30 +19,95 @@ type EnvelopedRoot = {
   subscribe: (args: ExecutionArgs) => unknown;
 };
 
-export function attachWebSocket(server: Server, yoga: GraphQLHandler, log: Logger) {
+/** Close codes, documented in the README. */
+export const CLOSE = { FORBIDDEN: 4403, TOO_MANY_CONNECTIONS: 4429, GOING_AWAY: 1001 } as const;
+
+type Connection = { viewer: Viewer; operations: number };
+
+export type WebSocketOptions = {
+  yoga: GraphQLHandler;
+  auth: Authenticator;
+  /** Ids of the given API keys that are still live (one query for all open sockets). */
+  liveKeys(ids: string[]): Promise<Set<string>>;
+  limits: Config['limits'];
+  metrics: Metrics;
+  log: Logger;
+};
+
+export function attachWebSocket(server: Server, options: WebSocketOptions) {
+  const { yoga, limits, metrics, log } = options;
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  const connections = new Map<Extra['socket'], Connection>();
+  const perCredential = new Map<string, number>();
   let operations = 0;
   let whenIdle: (() => void) | null = null;
 
+  const refuse = (ctx: { extra: Extra }, code: number, reason: string, limit?: string) => {
+    if (limit) metrics.limitRefusals.inc({ limit });
+    ctx.extra.socket.close(code, reason);
+    return false;
+  };
+
   const disposable = useServer(
     {
+      connectionInitWaitTimeout: limits.connectionInitTimeoutMs,
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
+      onConnect: async (ctx) => {
+        if (connections.size >= limits.maxWsConnections) {
+          return refuse(ctx, CLOSE.TOO_MANY_CONNECTIONS, 'too many connections to this server', 'ws_connections');
+        }
+        let viewer: Viewer;
+        try {
+          const authorization = ctx.connectionParams?.authorization;
+          viewer = await options.auth.authenticate(typeof authorization === 'string' ? authorization : null);
+        } catch (error) {
+          if (!(error instanceof Unauthenticated)) throw error;
+          metrics.authRefusals.inc({ reason: 'invalid_credential' });
+          return refuse(ctx, CLOSE.FORBIDDEN, error.message);
+        }
+        const open = perCredential.get(viewer.credential) ?? 0;
+        if (open >= limits.maxWsConnectionsPerCredential) {
+          return refuse(
+            ctx,
+            CLOSE.TOO_MANY_CONNECTIONS,
+            'too many connections for this credential',
+            'ws_connections_per_credential',
+          );
+        }
+        perCredential.set(viewer.credential, open + 1);
+        connections.set(ctx.extra.socket, { viewer, operations: 0 });
+        metrics.websocketConnections.set(connections.size);
+        return true;
+      },
       onSubscribe: async (ctx, _id, payload) => {
+        const connection = connections.get(ctx.extra.socket);
+        if (!connection)
+          return [new GraphQLError('the connection is not authenticated', { extensions: { code: 'UNAUTHENTICATED' } })];
+        if (connection.operations >= limits.maxSubscriptionsPerConnection) {
+          metrics.limitRefusals.inc({ limit: 'subscriptions_per_connection' });
+          return [
+            new GraphQLError(`at most ${limits.maxSubscriptionsPerConnection} operations may run on one connection`, {
+              extensions: { code: 'TOO_MANY_SUBSCRIPTIONS' },
+            }),
+          ];
+        }
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params: payload,
+          viewer: connection.viewer,
         });
         let document: ReturnType<typeof parse>;
         try {
           document = parse(payload.query);
         } catch (error) {
-          return [error as never];
+          return [error as GraphQLError];
         }
         const errors = validate(schema, document);
         if (errors.length > 0) return errors;
+        connection.operations++;
         operations++;
         return {
           schema,
@@ -47,14 +118,51 @@ export function attachWebSocket(server: Server, yoga: GraphQLHandler, log: Logge
           rootValue: { execute, subscribe } satisfies EnvelopedRoot,
         };
       },
-      onComplete: () => {
+      onComplete: (ctx) => {
+        const connection = connections.get(ctx.extra.socket);
+        if (connection) connection.operations--;
         operations--;
         if (operations === 0) whenIdle?.();
       },
-      onClose: (_ctx, code, reason) => log.debug({ code, reason }, 'websocket closed'),
+      onClose: (ctx, code, reason) => {
+        if (code === 4408) metrics.limitRefusals.inc({ limit: 'connection_init_timeout' });
+        const connection = connections.get(ctx.extra.socket);
+        if (connection) {
+          connections.delete(ctx.extra.socket);
+          const left = (perCredential.get(connection.viewer.credential) ?? 1) - 1;
+          if (left > 0) perCredential.set(connection.viewer.credential, left);
+          else perCredential.delete(connection.viewer.credential);
+          metrics.websocketConnections.set(connections.size);
+        }
+        log.debug({ code, reason }, 'websocket closed');
+      },
     },
     wss,
   );
+
+  // A revoked key or an expired token must not keep a socket that was opened with it.
+  let checking = false;
+  const sweep = setInterval(async () => {
+    if (checking || connections.size === 0) return;
+    checking = true;
+    try {
+      const keyIds = [...new Set([...connections.values()].flatMap((c) => (c.viewer.keyId ? [c.viewer.keyId] : [])))];
+      const live = await options.liveKeys(keyIds);
+      const now = new Date();
+      for (const [socket, connection] of connections) {
+        const reason = options.auth.stillValid(connection.viewer, now, live);
+        if (reason) {
+          metrics.authRefusals.inc({ reason: 'credential_ended' });
+          socket.close(CLOSE.FORBIDDEN, reason);
+        }
+      }
+    } catch (error) {
+      log.warn({ err: error }, 'credential check failed; will retry');
+    } finally {
+      checking = false;
+    }
+  }, limits.credentialCheckMs);
+  sweep.unref();
 
   return {
     /** Resolves when every operation has sent its `complete` (or after `timeoutMs`). */
@@ -69,6 +177,9 @@ export function attachWebSocket(server: Server, yoga: GraphQLHandler, log: Logge
       });
     },
     /** Closes every socket (1001, going away) and the WebSocket server. */
-    close: () => disposable.dispose(),
+    async close() {
+      clearInterval(sweep);
+      await disposable.dispose();
+    },
   };
 }

@@ -1,33 +1,94 @@
-// GraphQL over HTTP (and subscriptions over SSE) with Yoga: masked errors, structured logs.
-import type { GraphQLSchema } from 'graphql';
-import { createYoga } from 'graphql-yoga';
+// GraphQL over HTTP (and subscriptions over SSE) with Yoga: authentication into the context,
+// query limits (graphql-armor), batching limit, optional introspection, masked errors, logs.
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { type GraphQLSchema, NoSchemaIntrospectionCustomRule } from 'graphql';
+import { createGraphQLError, createYoga, type Plugin } from 'graphql-yoga';
+import type { RateLimiter } from '../auth/rate-limit.js';
+import { type Authenticator, Unauthenticated, type Viewer } from '../auth/viewer.js';
+import type { Config } from '../config.js';
+import type { Core } from '../core/core.js';
 import type { Logger } from '../log.js';
 import type { GraphQLContext } from '../schema/context.js';
 import { maskError } from '../schema/errors.js';
+import type { Metrics } from './metrics.js';
 
 export type YogaOptions = {
   schema: GraphQLSchema;
-  context: () => GraphQLContext;
-  graphiql: boolean;
-  production: boolean;
+  core: Core;
+  auth: Authenticator;
+  rateLimiter: RateLimiter;
+  metrics: Metrics;
+  config: Pick<Config, 'http' | 'limits' | 'introspection' | 'production'>;
   log: Logger;
 };
 
+/** What the WebSocket layer passes in: the viewer it authenticated at connection_init. */
+export type ServerContext = { viewer?: Viewer };
+
 export function createGraphQLHandler(options: YogaOptions) {
-  return createYoga<Record<string, unknown>, GraphQLContext>({
+  const { config, metrics } = options;
+  const refused = (limit: string) => () => metrics.limitRefusals.inc({ limit });
+  return createYoga<ServerContext, GraphQLContext>({
     schema: options.schema,
     graphqlEndpoint: '/graphql',
-    context: options.context,
-    graphiql: options.graphiql
+    context: async ({ request, viewer }) => {
+      let who = viewer;
+      if (!who) {
+        try {
+          who = await options.auth.authenticate(request.headers.get('authorization'));
+        } catch (error) {
+          if (!(error instanceof Unauthenticated)) throw error;
+          metrics.authRefusals.inc({ reason: 'invalid_credential' });
+          throw createGraphQLError(error.message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
+        }
+      }
+      const current = who;
+      return {
+        core: options.core,
+        viewer: current,
+        admitIngest(events: number) {
+          const result = options.rateLimiter.take(current.credential, events);
+          if (result.ok) return;
+          metrics.limitRefusals.inc({ limit: 'ingest_rate' });
+          throw createGraphQLError(
+            `ingest rate exceeded for this credential (${config.limits.ingestEventsPerSecond} events/s, burst ${config.limits.ingestBurst}); retry in ${result.retryAfterSeconds} s`,
+            { extensions: { code: 'RATE_LIMITED', retryAfterSeconds: result.retryAfterSeconds } },
+          );
+        },
+      };
+    },
+    graphiql: config.http.graphiql
       ? { title: 'Shopstream', subscriptionsProtocol: 'WS', defaultQuery: GRAPHIQL_QUERY }
       : false,
     landingPage: false,
-    maskedErrors: { maskError, isDev: !options.production },
+    batching: { limit: config.limits.maxBatchOperations },
+    maskedErrors: { maskError, isDev: !config.production },
     logging: options.log,
+    plugins: [
+      EnvelopArmorPlugin({
+        maxDepth: { n: config.limits.maxQueryDepth, onReject: [refused('query_depth')] },
+        maxAliases: { n: config.limits.maxAliases, onReject: [refused('query_aliases')] },
+        maxTokens: { n: config.limits.maxTokens, onReject: [refused('query_tokens')] },
+        costLimit: { maxCost: config.limits.maxQueryCost, onReject: [refused('query_cost')] },
+        maxDirectives: { n: 50, onReject: [refused('query_directives')] },
+        // Suggestions ("did you mean …") reveal the schema when introspection is off.
+        blockFieldSuggestion: { enabled: !config.introspection },
+      }),
+      ...(config.introspection ? [] : [disableIntrospection()]),
+      metrics.graphqlPlugin,
+    ],
   });
 }
 
 export type GraphQLHandler = ReturnType<typeof createGraphQLHandler>;
+
+function disableIntrospection(): Plugin {
+  return {
+    onValidate({ addValidationRule }) {
+      addValidationRule(NoSchemaIntrospectionCustomRule);
+    },
+  };
+}
 
 const GRAPHIQL_QUERY = `# Send a batch of activity, then follow it live in a second tab:
 #   subscription { userActivity { cursor userId type productId occurredAt } }

@@ -70,7 +70,11 @@ builder.mutationField('recordActivity', (t) =>
     description:
       'Validates and stores a batch in one transaction; answers after commit. Events are reported by index when rejected.',
     args: { events: t.arg({ type: [ActivityEventInput], required: true }) },
-    resolve: (_root, { events }, { core }) => core.ingestActivity(events),
+    authScopes: { ingest: true },
+    resolve: (_root, { events }, { core, admitIngest }) => {
+      admitIngest(events.length);
+      return core.ingestActivity(events);
+    },
   }),
 );
 
@@ -88,6 +92,8 @@ builder.queryField('userActivity', (t) =>
       first: t.arg.int(),
       after: t.arg.string(),
     },
+    // Everyone's activity is for staff; a shopper may read their own.
+    authScopes: (_root, { userId }) => (userId ? { user: userId } : { staff: true }),
     resolve: (_root, { first, after, ...filter }, { core }) =>
       core.userActivity(filter as ActivityFilterArgs, { first, after }),
   }),
@@ -103,6 +109,7 @@ builder.subscriptionField('userActivity', (t) =>
       types: t.arg({ type: [ActivityTypeEnum] }),
       after: t.arg.string(),
     },
+    authScopes: (_root, { userId }) => (userId ? { user: userId } : { staff: true }),
     subscribe: (_root, { userId, types, after }, { core }) => core.followUserActivity({ userId, types }, after),
     // A feed error (RESYNC_REQUIRED) arrives as the stream's last value; returning it makes it a GraphQL error.
     resolve: (item) => item as ActivityFeedItem,

@@ -27,6 +27,7 @@ builder.queryField('deadLetters', (t) =>
       first: t.arg.int({ description: '1 to 500, default 50.' }),
       before: t.arg.id(),
     },
+    authScopes: { admin: true },
     resolve: (_root, { stream, first, before }, { core }) => core.deadLetters({ stream, first, before }),
   }),
 );

@@ -2,10 +2,19 @@
 // message and code (extensions.code); anything unexpected is masked, so no stack trace or SQL
 // leaves the server, and is logged by Yoga.
 import { GraphQLError } from 'graphql';
-import { CoreError } from '../core/errors.js';
+import { CoreError, databaseUnavailable } from '../core/errors.js';
 
 export function maskError(error: unknown, message: string, isDev = false): Error {
   const original = error instanceof GraphQLError ? (error.originalError ?? null) : error;
+  // A lost database connection is not a bug: the client is told to retry (UNAVAILABLE).
+  const unavailable = original instanceof CoreError ? null : databaseUnavailable(original);
+  if (unavailable) {
+    return new GraphQLError(unavailable.message, {
+      nodes: error instanceof GraphQLError ? error.nodes : undefined,
+      path: error instanceof GraphQLError ? error.path : undefined,
+      extensions: unavailable.extensions,
+    });
+  }
   const core = original instanceof CoreError ? original : null;
   if (core) {
     // graphql-js copied the core error's message and extensions (code) when it wrapped it;
