@@ -4,9 +4,15 @@
 // Why (tx_id, seq) and not seq alone (invariant 5): a sequence value is taken at INSERT, not at
 // COMMIT, so transactions can commit out of sequence order and a reader that passed seq 105
 // would never see seq 104. Rows are instead ordered by the id of the transaction that wrote
-// them, and read only below the oldest transaction still in flight
-// (pg_snapshot_xmin(pg_current_snapshot())). Every transaction below that horizon has ended,
-// and every transaction that starts later gets a larger id, so nothing can appear below it.
+// them, and read only below the oldest transaction still in flight. Every transaction below that
+// horizon has ended, and every transaction that starts later gets a larger id, so nothing can
+// appear below it.
+//
+// The horizon ignores transactions that provably belong to another database on the same server
+// (they cannot write our tables), so a long transaction elsewhere does not hold our feed back.
+// "Provably": an in-flight xid of our snapshot counts unless pg_stat_activity shows it running
+// in another database. A transaction that ended between the snapshot and that look-up still
+// counts, which can only delay a read, never skip a row.
 import type pg from 'pg';
 import type { Position } from './cursor.js';
 import type { FeedTopic } from './topics.js';
@@ -38,7 +44,16 @@ export type FeedPage<Item> = {
   heldBack: boolean;
 };
 
-const HORIZON = 'pg_snapshot_xmin(pg_current_snapshot())::text::bigint';
+const HORIZON = `(
+  WITH s AS (SELECT pg_current_snapshot() AS snap)
+  SELECT coalesce(
+    (SELECT min(xip::text::bigint)
+       FROM s, pg_snapshot_xip(s.snap) AS xip
+      WHERE NOT EXISTS (
+        SELECT 1 FROM pg_stat_activity a
+         WHERE a.datname IS DISTINCT FROM current_database() AND a.backend_xid IS NOT NULL
+           AND a.backend_xid::text::bigint = xip::text::bigint % 4294967296)),
+    (SELECT pg_snapshot_xmax(s.snap)::text::bigint FROM s)))`;
 
 /** Up to `limit` items after `after`, in feed order, all below the horizon. */
 export async function readAfter<Item extends FeedItem, Filter>(

@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import { encodeCursor, isAfter, type Position } from './cursor.js';
 import type { Fanout } from './fanout.js';
 import { type FeedItem, type FeedSource, type Queryable, readAfter, readHead } from './feed.js';
+import type { FeedTopic } from './topics.js';
 
 /** The last item of a stream that ends with an error instead of completing. */
 export type FeedEnd = CoreError;
@@ -39,6 +40,13 @@ export type FeedOptions = {
   subscriberQueueLimit: number;
   replayPageSize: number;
   pollIntervalMs: number;
+  /** Called when a subscriber is ended for lagging (RESYNC_REQUIRED), for metrics. */
+  onResync?: (table: string) => void;
+  /** Called for every item handed to a subscriber, for metrics. */
+  onDelivered?: (topic: FeedTopic) => void;
+  /** Called when the reader of `topic` has read everything committed before `readStartedAt`
+   * (performance.now()); `offered` is false when nobody was listening. For metrics. */
+  onCaughtUp?: (topic: FeedTopic, readStartedAt: number, offered: boolean) => void;
 };
 
 export type Feed = {
@@ -50,6 +58,8 @@ export type Feed = {
   ): AsyncIterableIterator<Item | FeedEnd>;
   /** Open subscriptions, for metrics and tests. */
   subscriberCount(): number;
+  /** Open subscriptions per topic, for metrics. */
+  subscriberCounts(): Map<FeedTopic, number>;
   /** Ends every subscription (their consumers see the stream complete) and stops reading. */
   close(): Promise<void>;
 };
@@ -76,6 +86,14 @@ export function createFeed(options: FeedOptions): Feed {
       let count = 0;
       for (const tailer of tailers.values()) count += tailer.subscribers.size;
       return count;
+    },
+    subscriberCounts() {
+      const counts = new Map<FeedTopic, number>();
+      for (const tailer of tailers.values()) {
+        const topic = tailer.source.topic;
+        counts.set(topic, (counts.get(topic) ?? 0) + tailer.subscribers.size);
+      }
+      return counts;
     },
     async close() {
       closed = true;
@@ -135,12 +153,14 @@ class Tailer<Item extends FeedItem, Filter> {
     try {
       do {
         this.again = false;
+        const readStartedAt = performance.now();
         if (this.subscribers.size === 0) {
           // Nobody listens: skip ahead instead of reading rows for no one, unless somebody
           // joined meanwhile (they start at the old head and must be offered what follows).
           const head = await readHead(this.options.db, this.source.table);
           if (this.subscribers.size === 0) {
             this.head = head;
+            this.options.onCaughtUp?.(this.source.topic, readStartedAt, false);
             return;
           }
         }
@@ -153,6 +173,7 @@ class Tailer<Item extends FeedItem, Filter> {
         }
         if (page.items.length === this.options.replayPageSize) this.again = true;
         else if (page.heldBack) this.retrySoon();
+        else this.options.onCaughtUp?.(this.source.topic, readStartedAt, true);
       } while (this.again && !this.closed);
     } catch (error) {
       // The database may be restarting; the timer tries again, and no position was skipped.
@@ -240,6 +261,7 @@ class Subscription<Item extends FeedItem, Filter> implements AsyncIterableIterat
       const resolve = this.waiting;
       this.waiting = null;
       this.lastDelivered = item.position;
+      this.feed.onDelivered?.(this.tailer.source.topic);
       resolve({ value: item, done: false });
       return;
     }
@@ -255,6 +277,7 @@ class Subscription<Item extends FeedItem, Filter> implements AsyncIterableIterat
 
   private fallBehind(): void {
     this.final = new ResyncRequired(this.lastDelivered ?? { txId: 0n, seq: 0n }, this.feed.subscriberQueueLimit);
+    this.feed.onResync?.(this.tailer.source.table);
     this.queue.clear();
     this.arrivedDuringCatchUp = [];
     this.leave();
@@ -297,6 +320,9 @@ class Subscription<Item extends FeedItem, Filter> implements AsyncIterableIterat
     try {
       await this.started;
     } catch (error) {
+      // Report a failed start once; after that the stream is over (a consumer that keeps
+      // pulling must not get the same error forever).
+      if (this.mode === 'ended') return { value: undefined, done: true };
       this.failed(error);
     }
     for (;;) {
@@ -305,6 +331,7 @@ class Subscription<Item extends FeedItem, Filter> implements AsyncIterableIterat
         const [key, item] = first.value;
         this.queue.delete(key);
         this.lastDelivered = item.position;
+        this.feed.onDelivered?.(this.tailer.source.topic);
         return { value: item, done: false };
       }
       if (this.final) {

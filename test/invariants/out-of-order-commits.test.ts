@@ -8,6 +8,7 @@ import type { NewActivityEvent } from '../../src/core/activity/types.js';
 import { START } from '../../src/feed/cursor.js';
 import { readAfter } from '../../src/feed/feed.js';
 import { closeAllClients, gql, subscribe } from '../helpers/clients.js';
+import { adminUrl } from '../helpers/database.js';
 import { disposeAll, startTestServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
@@ -97,5 +98,25 @@ describe('out-of-order commits', () => {
     const got = await sub.take(3);
     expect(got.map((d) => d.userActivity.eventId)).toEqual(['ooo-1', 'ooo-2', 'ooo-3']);
     await sub.dispose();
+  });
+
+  it('a transaction open in another database on the same server does not hold the feed back', async () => {
+    const elsewhere = new pg.Client({ connectionString: adminUrl() });
+    await elsewhere.connect();
+    try {
+      await elsewhere.query('BEGIN');
+      await elsewhere.query('SELECT pg_current_xact_id()'); // takes an xid, older than the write below
+      const user = 'ooo-elsewhere';
+      await gql(
+        server.url,
+        `mutation { recordActivity(events: [{ eventId: "ooo-e", userId: "${user}", type: BROWSE, productId: "e" }]) { accepted } }`,
+      );
+      const page = await readAfter(pool, activityFeed, START, { filter: { userId: user }, limit: 10 });
+      expect(page.items.map((item) => item.eventId)).toEqual(['ooo-e']);
+      expect(page.heldBack).toBe(false);
+    } finally {
+      await elsewhere.query('ROLLBACK');
+      await elsewhere.end();
+    }
   });
 });
