@@ -1,0 +1,139 @@
+// /metrics in Prometheus text format: one registry per server, so tests can run several.
+import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { FEED_TOPICS, type FeedTopic } from '../feed/topics.js';
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'shopstream_process_' });
+  // What the scrape-time gauges read; set by watch() once the pool and the feed exist.
+  const watched: { pool?: PoolStats; subscribers?: () => ReadonlyMap<FeedTopic, number> } = {};
+  return {
+    registry,
+    /** Wires the gauges that are read on scrape (pool use, open subscriptions). */
+    watch(sources: { pool: PoolStats; subscribers: () => ReadonlyMap<FeedTopic, number> }) {
+      Object.assign(watched, sources);
+    },
+    /** GraphQL operations over HTTP, SSE and WebSocket (Yoga's Prometheus plugin, on this registry). */
+    graphqlPlugin: usePrometheus({
+      registry,
+      endpoint: false, // /metrics is served by server.ts, with every metric of this registry
+      metrics: {
+        ...Object.fromEntries(YOGA_DEFAULT_METRICS.map((name) => [name, false])),
+        graphql_envelop_request: 'shopstream_graphql_operations_total',
+        graphql_envelop_request_duration: 'shopstream_graphql_operation_duration_seconds',
+        graphql_envelop_error_result: 'shopstream_graphql_operation_errors_total',
+      },
+    }),
+    /** Events of ingest batches by stream (activity, inventory) and outcome (accepted, duplicate, rejected). */
+    ingestedEvents: new Counter({
+      name: 'shopstream_ingested_events_total',
+      help: 'Events received through recordActivity / recordInventory, by stream and outcome.',
+      labelNames: ['stream', 'outcome'] as const,
+      registers: [registry],
+    }),
+    /** Feed items handed to subscribers, by stream. */
+    itemsDelivered: new Counter({
+      name: 'shopstream_feed_items_delivered_total',
+      help: 'Feed items delivered to subscribers, by stream.',
+      labelNames: ['stream'] as const,
+      registers: [registry],
+    }),
+    /** From a batch's COMMIT to its rows being offered to this process's subscribers. */
+    commitToPublish: new Histogram({
+      name: 'shopstream_commit_to_publish_seconds',
+      help: "Time from a batch's COMMIT until the feed reader of this process has offered its rows to subscribers, by stream (followed streams only).",
+      labelNames: ['stream'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    activeSubscriptions: new Gauge({
+      name: 'shopstream_active_subscriptions',
+      help: 'Open feed subscriptions in this process, by stream.',
+      labelNames: ['stream'] as const,
+      registers: [registry],
+      collect() {
+        const counts = watched.subscribers?.();
+        for (const topic of FEED_TOPICS) this.set({ stream: streamOf(topic) }, counts?.get(topic) ?? 0);
+      },
+    }),
+    dbPoolConnections: new Gauge({
+      name: 'shopstream_db_pool_connections',
+      help: 'Database pool connections: total open, and idle among them.',
+      labelNames: ['state'] as const,
+      registers: [registry],
+      collect() {
+        if (!watched.pool) return;
+        this.set({ state: 'total' }, watched.pool.totalCount);
+        this.set({ state: 'idle' }, watched.pool.idleCount);
+      },
+    }),
+    dbPoolWaiting: new Gauge({
+      name: 'shopstream_db_pool_waiting',
+      help: 'Queries waiting for a free database pool connection.',
+      registers: [registry],
+      collect() {
+        if (watched.pool) this.set(watched.pool.waitingCount);
+      },
+    }),
+    /** A request or socket refused by a configured limit, by limit name. */
+    limitRefusals: new Counter({
+      name: 'shopstream_limit_refusals_total',
+      help: 'Requests, operations or sockets refused by a configured limit.',
+      labelNames: ['limit'] as const,
+      registers: [registry],
+    }),
+    authRefusals: new Counter({
+      name: 'shopstream_auth_refusals_total',
+      help: 'Requests or sockets refused for a missing, invalid or insufficient credential.',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    /** Event-stream subscribers ended with RESYNC_REQUIRED because they fell too far behind. */
+    subscriberResyncs: new Counter({
+      name: 'shopstream_subscriber_resyncs_total',
+      help: 'Subscriptions ended with RESYNC_REQUIRED because the subscriber fell behind its queue limit.',
+      labelNames: ['feed'] as const,
+      registers: [registry],
+    }),
+    /** 1 while the Redis fan-out is subscribed; without REDIS_URL it stays 0. */
+    redisConnected: new Gauge({
+      name: 'shopstream_redis_connected',
+      help: 'Whether the Redis fan-out subscriber is connected (1) or not (0); wake-ups fall back to polling meanwhile.',
+      registers: [registry],
+    }),
+    websocketConnections: new Gauge({
+      name: 'shopstream_websocket_connections',
+      help: 'Open GraphQL WebSocket connections.',
+      registers: [registry],
+    }),
+  };
+}
+
+/** What pg.Pool tells about its use. */
+export type PoolStats = { readonly totalCount: number; readonly idleCount: number; readonly waitingCount: number };
+
+/** The stream label of a feed topic: 'inventory:warning' → 'inventory'. */
+export function streamOf(topic: FeedTopic): string {
+  return topic.slice(0, topic.indexOf(':'));
+}
+
+// The plugin enables these unless told otherwise; only operations, their duration and errors are
+// kept (per-phase histograms and the HTTP histogram, labelled by URL, would multiply series).
+const YOGA_DEFAULT_METRICS = [
+  'graphql_envelop_deprecated_field',
+  'graphql_envelop_request',
+  'graphql_envelop_request_duration',
+  'graphql_envelop_request_time_summary',
+  'graphql_envelop_phase_parse',
+  'graphql_envelop_phase_validate',
+  'graphql_envelop_phase_context',
+  'graphql_envelop_error_result',
+  'graphql_envelop_execute_resolver',
+  'graphql_envelop_phase_execute',
+  'graphql_envelop_phase_subscribe',
+  'graphql_envelop_schema_change',
+  'graphql_yoga_http_duration',
+] as const;
