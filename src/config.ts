@@ -28,6 +28,19 @@ export type Config = Readonly<{
     defaultCurrency: string;
   }>;
   inventory: Readonly<{ lowStockThreshold: number }>;
+  recommendations: Readonly<{
+    /** How much one kind of action says about a shopper's interest; 0 ignores it. */
+    weights: Readonly<{ browse: number; addToCart: number; purchase: number }>;
+    /** A new action is paired with at most this many of the shopper's most recent other products,
+     * and a list is built from at most this many: the bound on the cost of one event. */
+    recentProducts: number;
+    /** Related products read per recent product when a list is built. */
+    partnersPerProduct: number;
+    /** Actions this close in event time count as one session: their pair counts 1, older ones 0.5. */
+    sessionMinutes: number;
+    /** "Popular right now" sums the actions of this many hourly buckets, the current one included. */
+    popularWindowHours: number;
+  }>;
   feed: Readonly<{
     /** Items a subscriber of an event stream may have waiting before it must resync. */
     subscriberQueueLimit: number;
@@ -38,6 +51,32 @@ export type Config = Readonly<{
   }>;
   log: Readonly<{ level: LogLevel }>;
   production: boolean;
+  auth: Readonly<{
+    /** HS256 secret for shopper and staff JWTs. */
+    jwtSecret: string | undefined;
+    /** Or: verify JWTs with the keys published here. */
+    jwksUrl: string | undefined;
+    jwtIssuer: string | undefined;
+    jwtAudience: string | undefined;
+  }>;
+  limits: Readonly<{
+    maxQueryDepth: number;
+    maxAliases: number;
+    maxTokens: number;
+    maxQueryCost: number;
+    /** Operations in one HTTP request (GraphQL batching). */
+    maxBatchOperations: number;
+    maxWsConnections: number;
+    maxWsConnectionsPerCredential: number;
+    maxSubscriptionsPerConnection: number;
+    connectionInitTimeoutMs: number;
+    /** Token bucket per credential, in events: refill per second, and burst. */
+    ingestEventsPerSecond: number;
+    ingestBurst: number;
+    /** How often open sockets are checked for revoked keys and expired tokens. */
+    credentialCheckMs: number;
+  }>;
+  introspection: boolean;
 }>;
 
 export class ConfigError extends Error {
@@ -98,6 +137,7 @@ export function loadConfig(env: Env = process.env): Config {
     inventory: {
       lowStockThreshold: read.int('LOW_STOCK_THRESHOLD', 10, { min: 0 }),
     },
+    recommendations: readRecommendations(read, problems),
     feed: {
       subscriberQueueLimit: read.int('SUBSCRIBER_QUEUE_LIMIT', 1000, { min: 1 }),
       replayPageSize: read.int('REPLAY_PAGE_SIZE', 500, { min: 1, max: 10_000 }),
@@ -105,9 +145,59 @@ export function loadConfig(env: Env = process.env): Config {
     },
     log: { level },
     production,
+    auth: {
+      jwtSecret: read.optionalSecret('JWT_SECRET', 32),
+      jwksUrl: read.optionalUrl('JWT_JWKS_URL', ['https:', 'http:']),
+      jwtIssuer: read.optional('JWT_ISSUER'),
+      jwtAudience: read.optional('JWT_AUDIENCE'),
+    },
+    limits: {
+      maxQueryDepth: read.int('MAX_QUERY_DEPTH', 10, { min: 1, max: 100 }),
+      maxAliases: read.int('MAX_ALIASES', 15, { min: 0, max: 1000 }),
+      maxTokens: read.int('MAX_TOKENS', 2000, { min: 10 }),
+      maxQueryCost: read.int('MAX_QUERY_COST', 5000, { min: 1 }),
+      maxBatchOperations: read.int('MAX_BATCH_OPERATIONS', 10, { min: 1, max: 1000 }),
+      maxWsConnections: read.int('MAX_WS_CONNECTIONS', 10_000, { min: 1 }),
+      maxWsConnectionsPerCredential: read.int('MAX_WS_CONNECTIONS_PER_CREDENTIAL', 100, { min: 1 }),
+      maxSubscriptionsPerConnection: read.int('MAX_SUBSCRIPTIONS_PER_CONNECTION', 50, { min: 1 }),
+      connectionInitTimeoutMs: read.int('CONNECTION_INIT_TIMEOUT_MS', 5000, { min: 100 }),
+      ingestEventsPerSecond: read.int('INGEST_EVENTS_PER_SECOND', 5000, { min: 1 }),
+      ingestBurst: read.int('INGEST_BURST', 20_000, { min: 1 }),
+      credentialCheckMs: read.int('CREDENTIAL_CHECK_MS', 2000, { min: 50 }),
+    },
+    introspection: read.bool('INTROSPECTION', !production),
   };
+  if (config.limits.ingestBurst < config.ingest.maxBatchSize) {
+    problems.push(
+      `INGEST_BURST (${config.limits.ingestBurst}) must be at least MAX_BATCH_SIZE (${config.ingest.maxBatchSize}), or a full batch could never pass`,
+    );
+  }
+  if (config.auth.jwtSecret && config.auth.jwksUrl) {
+    problems.push('set JWT_SECRET or JWT_JWKS_URL, not both');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);
+}
+
+function readRecommendations(read: ReturnType<typeof makeReaders>, problems: string[]): Config['recommendations'] {
+  const weights = {
+    browse: read.int('REC_WEIGHT_BROWSE', 1, { min: 0, max: 1000 }),
+    addToCart: read.int('REC_WEIGHT_ADD_TO_CART', 3, { min: 0, max: 1000 }),
+    purchase: read.int('REC_WEIGHT_PURCHASE', 5, { min: 0, max: 1000 }),
+  };
+  // The issue's rule: purchases and carts count most, browses least.
+  if (weights.browse > weights.addToCart || weights.browse > weights.purchase) {
+    problems.push(
+      `REC_WEIGHT_BROWSE (${weights.browse}) must not exceed REC_WEIGHT_ADD_TO_CART (${weights.addToCart}) or REC_WEIGHT_PURCHASE (${weights.purchase})`,
+    );
+  }
+  return {
+    weights,
+    recentProducts: read.int('REC_RECENT_PRODUCTS', 10, { min: 1, max: 200 }),
+    partnersPerProduct: read.int('REC_PARTNERS_PER_PRODUCT', 20, { min: 1, max: 200 }),
+    sessionMinutes: read.int('REC_SESSION_MINUTES', 30, { min: 1 }),
+    popularWindowHours: read.int('REC_POPULAR_WINDOW_HOURS', 24, { min: 1, max: 24 * 31 }),
+  };
 }
 
 /** ISO 4217 codes as known to this Node's ICU data. */
@@ -144,6 +234,17 @@ function makeReaders(env: Env, problems: string[]) {
       if (['0', 'false', 'no', 'off'].includes(value)) return false;
       problems.push(`${name} must be true or false, got "${value}"`);
       return fallback;
+    },
+    optional(name: string): string | undefined {
+      return raw(name);
+    },
+    optionalSecret(name: string, minLength: number): string | undefined {
+      const value = raw(name);
+      if (value !== undefined && value.length < minLength) {
+        problems.push(`${name} must be at least ${minLength} characters long (it signs tokens)`);
+        return undefined;
+      }
+      return value;
     },
     optionalUrl(name: string, protocols: string[]): string | undefined {
       const value = raw(name);

@@ -2,14 +2,21 @@
 // starts nothing, so tests run the real server on a free port (port 0).
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { liveKeyIds } from './auth/api-keys.js';
+import { createJwtVerifier } from './auth/jwt.js';
+import { createRateLimiter } from './auth/rate-limit.js';
+import { createAuthenticator, isLoopback } from './auth/viewer.js';
 import type { Config } from './config.js';
 import { type Clock, systemClock } from './core/clock.js';
 import { type Core, createCore } from './core/core.js';
 import { createDb, type Db } from './db/client.js';
 import { applyMigrations } from './db/migrate.js';
-import { createInProcessFanout, type Fanout } from './feed/fanout.js';
+import { createInProcessFanout, createRedisFanout, type Fanout } from './feed/fanout.js';
 import { createFeed, type Feed } from './feed/follow.js';
+import { dashboardAssets } from './http/dashboard/assets.js';
 import { health, type Probe, readiness } from './http/health.js';
+import { createMetrics, type Metrics, streamOf } from './http/metrics.js';
+import { createPublishTimer } from './http/publish-latency.js';
 import { attachWebSocket } from './http/ws.js';
 import { createGraphQLHandler, type GraphQLHandler } from './http/yoga.js';
 import { createLogger, type Logger } from './log.js';
@@ -39,17 +46,43 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/health') return send(res, health(stopping));
     if (path === '/ready') return send(res, await readiness(running.db.pool, stopping));
-    if (stopping)
+    if (path === '/metrics') {
+      res.writeHead(200, { 'content-type': running.metrics.registry.contentType });
+      return res.end(await running.metrics.registry.metrics());
+    }
+    if (req.method === 'GET' && (path === '/' || path === '/dashboard.js')) {
+      // The live dashboard (GraphiQL stays at /graphql).
+      const { page, script } = await dashboardAssets();
+      const asset = path === '/' ? page : script;
+      res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'no-cache' });
+      return res.end(asset.body);
+    }
+    if (stopping) {
       return send(
         res,
         graphqlError(503, 'SHUTTING_DOWN', 'the server is shutting down; retry on another instance or later'),
       );
+    }
     if (req.method === 'POST') {
+      // CSRF: a browser sends a cross-site POST without a preflight only as a form or text/plain.
+      const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+      if (!type || !JSON_TYPES.has(type)) {
+        running.metrics.limitRefusals.inc({ limit: 'content_type' });
+        return send(
+          res,
+          graphqlError(
+            415,
+            'UNSUPPORTED_MEDIA_TYPE',
+            'a POST must have Content-Type: application/json (or application/graphql-response+json)',
+          ),
+        );
+      }
       const length = req.headers['content-length'];
       if (length === undefined) {
         return send(res, graphqlError(411, 'LENGTH_REQUIRED', 'a POST needs a Content-Length header'));
       }
       if (Number(length) > config.http.maxBodyBytes) {
+        running.metrics.limitRefusals.inc({ limit: 'body_size' });
         return send(
           res,
           graphqlError(
@@ -80,26 +113,83 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         await db.close();
         throw error;
       }
-      const fanout = createInProcessFanout();
-      const feed = createFeed({ db: db.pool, fanout, log: log.child({ part: 'feed' }), ...config.feed });
-      const core = createCore({ db, feed, fanout, clock, config });
+      const jwt = createJwtVerifier(config.auth);
+      const auth = createAuthenticator({ prisma: db.prisma, jwt });
+      if (await auth.isOpen()) {
+        if (!isLoopback(config.http.host)) {
+          await db.close();
+          throw new Error(
+            `refusing to listen on ${config.http.host} in open development mode: create an API key (npm run keys -- create --name <name> --role admin) or set JWT_SECRET first`,
+          );
+        }
+        log.warn(
+          'OPEN DEVELOPMENT MODE: no API key and no JWT setting exist, so every request is treated as an admin. Listening on loopback only. Create a key (npm run keys -- create) or set JWT_SECRET to end it.',
+        );
+      }
+      const metrics = createMetrics();
+      // With REDIS_URL, wake-ups reach the other processes too; the feed stays the source of truth.
+      const fanout = config.redisUrl
+        ? createRedisFanout({
+            url: config.redisUrl,
+            log: log.child({ part: 'fanout' }),
+            onConnectionChange: (up) => metrics.redisConnected.set(up ? 1 : 0),
+          })
+        : createInProcessFanout();
+      const feed = createFeed({
+        db: db.pool,
+        fanout,
+        log: log.child({ part: 'feed' }),
+        ...config.feed,
+        onResync: (table) => metrics.subscriberResyncs.inc({ feed: table }),
+        onDelivered: (topic) => metrics.itemsDelivered.inc({ stream: streamOf(topic) }),
+        onCaughtUp: (topic, readStartedAt, offered) => publishTimer.caughtUp(topic, readStartedAt, offered),
+      });
+      const publishTimer = createPublishTimer({
+        observe: (topic, seconds) => metrics.commitToPublish.observe({ stream: streamOf(topic) }, seconds),
+        isFollowed: (topic) => (feed.subscriberCounts().get(topic) ?? 0) > 0,
+      });
+      metrics.watch({ pool: db.pool, subscribers: () => feed.subscriberCounts() });
+      const core = createCore({
+        db,
+        feed,
+        // The core publishes a topic right after its COMMIT: that is where the latency starts.
+        fanout: {
+          ...fanout,
+          publish(topic) {
+            publishTimer.committed(topic);
+            fanout.publish(topic);
+          },
+        },
+        clock,
+        config,
+        onIngested: (stream, report) => {
+          metrics.ingestedEvents.inc({ stream, outcome: 'accepted' }, report.accepted);
+          metrics.ingestedEvents.inc({ stream, outcome: 'duplicate' }, report.duplicates);
+          metrics.ingestedEvents.inc({ stream, outcome: 'rejected' }, report.errors.length);
+        },
+      });
       const yoga = createGraphQLHandler({
         schema,
-        context: () => ({ core }),
-        graphiql: config.http.graphiql,
-        production: config.production,
+        core,
+        auth,
+        rateLimiter: createRateLimiter({
+          perSecond: config.limits.ingestEventsPerSecond,
+          burst: config.limits.ingestBurst,
+        }),
+        metrics,
+        config,
         log: log.child({ part: 'graphql' }),
       });
       const http = createHttpServer();
-      const running: Running = {
-        db,
-        fanout,
-        feed,
-        core,
+      const ws = attachWebSocket(http, {
         yoga,
-        http,
-        ws: attachWebSocket(http, yoga, log.child({ part: 'ws' })),
-      };
+        auth,
+        liveKeys: (ids) => liveKeyIds(db.prisma, ids),
+        limits: config.limits,
+        metrics,
+        log: log.child({ part: 'ws' }),
+      });
+      const running: Running = { db, fanout, feed, core, yoga, http, ws, metrics };
       http.on('request', (req, res) => {
         handle(req, res, running).catch((error: unknown) => {
           log.error({ err: error }, 'request failed');
@@ -156,7 +246,10 @@ type Running = {
   yoga: GraphQLHandler;
   http: ReturnType<typeof createHttpServer>;
   ws: ReturnType<typeof attachWebSocket>;
+  metrics: Metrics;
 };
+
+const JSON_TYPES = new Set(['application/json', 'application/graphql-response+json', 'application/graphql+json']);
 
 function send(res: ServerResponse, probe: Probe): void {
   res.writeHead(probe.status, { 'content-type': 'application/json; charset=utf-8' });

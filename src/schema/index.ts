@@ -4,6 +4,10 @@ import { builder } from './builder.js';
 import './scalars.js';
 import './ingest.js';
 import './activity.js';
+import './inventory.js';
 import './admin.js';
+import './sales.js';
+import './summaries.js';
+import './recommendations.js';
 
 export const schema = lexicographicSortSchema(builder.toSchema());
