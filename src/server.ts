@@ -67,14 +67,13 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
       // CSRF: a browser sends a cross-site POST without a preflight only as a form or text/plain.
       const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
       if (!type || !JSON_TYPES.has(type)) {
-        running.metrics.limitRefusals.inc({ limit: 'content_type' });
-        return send(
+        return refuse(
           res,
-          graphqlError(
-            415,
-            'UNSUPPORTED_MEDIA_TYPE',
-            'a POST must have Content-Type: application/json (or application/graphql-response+json)',
-          ),
+          running,
+          'content_type',
+          415,
+          'UNSUPPORTED_MEDIA_TYPE',
+          'a POST must have Content-Type: application/json (or application/graphql-response+json)',
         );
       }
       const length = req.headers['content-length'];
@@ -82,15 +81,8 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         return send(res, graphqlError(411, 'LENGTH_REQUIRED', 'a POST needs a Content-Length header'));
       }
       if (Number(length) > config.http.maxBodyBytes) {
-        running.metrics.limitRefusals.inc({ limit: 'body_size' });
-        return send(
-          res,
-          graphqlError(
-            413,
-            'PAYLOAD_TOO_LARGE',
-            `the request body is ${length} bytes; the limit is ${config.http.maxBodyBytes} (MAX_BODY_BYTES)`,
-          ),
-        );
+        const message = `the request body is ${length} bytes; the limit is ${config.http.maxBodyBytes} (MAX_BODY_BYTES)`;
+        return refuse(res, running, 'body_size', 413, 'PAYLOAD_TOO_LARGE', message);
       }
     }
     return running.yoga(req, res);
@@ -250,6 +242,19 @@ type Running = {
 };
 
 const JSON_TYPES = new Set(['application/json', 'application/graphql-response+json', 'application/graphql+json']);
+
+/** Answers a request refused by a limit, and counts it. */
+function refuse(
+  res: ServerResponse,
+  running: Running,
+  limit: string,
+  status: number,
+  code: string,
+  message: string,
+): void {
+  running.metrics.limitRefusals.inc({ limit });
+  send(res, graphqlError(status, code, message));
+}
 
 function send(res: ServerResponse, probe: Probe): void {
   res.writeHead(probe.status, { 'content-type': 'application/json; charset=utf-8' });

@@ -17,6 +17,20 @@ export type Validated<T> = { ok: true; event: T } | { ok: false; rejection: Reje
 
 const MAX_ID_LENGTH = 200;
 const MAX_QUANTITY = 1_000_000;
+/** Builds the rejections of the event at `index`: the code's message, and what was sent instead. */
+function rejecter(index: number, eventId: unknown) {
+  const id = typeof eventId === 'string' ? eventId : null;
+  return (code: RejectionCode, got?: unknown): Validated<never> => ({
+    ok: false,
+    rejection: {
+      index,
+      eventId: id,
+      code,
+      message: got === undefined ? REJECTION_CODES[code] : `${REJECTION_CODES[code]}, got ${show(got)}`,
+    },
+  });
+}
+
 /** Clocks drift; an event stamped a little ahead of ours is still believed. */
 const FUTURE_TOLERANCE_MS = 5 * 60 * 1000;
 
@@ -25,16 +39,7 @@ export function validateActivityEvent(
   index: number,
   context: ValidationContext,
 ): Validated<NewActivityEvent> {
-  const eventId = typeof input.eventId === 'string' ? input.eventId : null;
-  const reject = (code: RejectionCode, got?: unknown): Validated<never> => ({
-    ok: false,
-    rejection: {
-      index,
-      eventId,
-      code,
-      message: got === undefined ? REJECTION_CODES[code] : `${REJECTION_CODES[code]}, got ${show(got)}`,
-    },
-  });
+  const reject = rejecter(index, input.eventId);
 
   if (!isId(input.eventId)) return reject('INVALID_EVENT_ID', input.eventId);
   if (!isId(input.userId)) return reject('INVALID_USER_ID', input.userId);
@@ -99,16 +104,7 @@ export function validateInventoryEvent(
   index: number,
   context: Pick<ValidationContext, 'now'>,
 ): Validated<NewInventoryEvent> {
-  const eventId = typeof input.eventId === 'string' ? input.eventId : null;
-  const reject = (code: RejectionCode, got?: unknown): Validated<never> => ({
-    ok: false,
-    rejection: {
-      index,
-      eventId,
-      code,
-      message: got === undefined ? REJECTION_CODES[code] : `${REJECTION_CODES[code]}, got ${show(got)}`,
-    },
-  });
+  const reject = rejecter(index, input.eventId);
 
   if (!isId(input.eventId)) return reject('INVALID_EVENT_ID', input.eventId);
   if (!isId(input.productId)) return reject('INVALID_PRODUCT_ID', input.productId);
