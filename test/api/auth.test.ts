@@ -262,3 +262,46 @@ describe('npm run keys', () => {
     expect(refused.status).toBe(401);
   });
 });
+
+describe('JWT_JWKS_URL', () => {
+  it('verifies tokens with keys published at the JWKS URL, with issuer and audience', async () => {
+    const { createServer: createHttpServer } = await import('node:http');
+    const { exportJWK, generateKeyPair } = await import('jose');
+    const { privateKey, publicKey } = await generateKeyPair('RS256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+    const jwks = createHttpServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ keys: [jwk] }));
+    });
+    await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = jwks.address() as import('node:net').AddressInfo;
+      const withJwks = await startTestServer({
+        env: {
+          JWT_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`,
+          JWT_ISSUER: 'https://id.example',
+          JWT_AUDIENCE: 'shopstream',
+        },
+      });
+      const sign = (issuer: string) =>
+        new SignJWT({ role: 'staff' })
+          .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+          .setSubject('s9')
+          .setIssuer(issuer)
+          .setAudience('shopstream')
+          .setExpirationTime('5m')
+          .sign(privateKey);
+      const ok = await gql(withJwks.url, '{ funnel { browsers } }', undefined, {
+        authorization: `Bearer ${await sign('https://id.example')}`,
+      });
+      expect(ok.errors).toBeUndefined();
+      const wrongIssuer = await gql(withJwks.url, '{ funnel { browsers } }', undefined, {
+        authorization: `Bearer ${await sign('https://evil.example')}`,
+      });
+      expect(wrongIssuer.status).toBe(401);
+    } finally {
+      jwks.closeAllConnections();
+      await new Promise((resolve) => jwks.close(resolve));
+    }
+  });
+});
