@@ -1,0 +1,290 @@
+// Shared parts of the benchmark scenarios: a scratch database, the server in a child process,
+// clients (fetch for mutations; a graphql-transport-ws client on `ws`, the same wire protocol the
+// graphql-ws library speaks, light enough to run a thousand of in one process), and the result row.
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import WebSocket from 'ws';
+import { applyMigrations } from '../src/db/migrate.js';
+
+export const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+const here = dirname(fileURLToPath(import.meta.url));
+
+export type Result = {
+  scenario: string;
+  figure: string;
+  value: number;
+  baselineLabel: string;
+  baseline: number | null;
+  /** value / baseline, or for "lower is better" figures baseline / value, as the target states. */
+  ratio: number | null;
+  target: string;
+  met: boolean | null;
+  unit: string;
+  notes?: string;
+};
+
+export type Scenario = { name: string; title: string; run(): Promise<Result[]> };
+
+export type ScratchDb = { url: string; pool: pg.Pool; drop(): Promise<void> };
+
+/** A fresh, migrated database on the local PostgreSQL; drop() removes it. */
+export async function scratchDatabase(poolSize = 20): Promise<ScratchDb> {
+  const name = `shopstream_bench_${randomBytes(4).toString('hex')}`;
+  await admin(`CREATE DATABASE ${name}`);
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  const pool = new pg.Pool({ connectionString: url.toString(), max: poolSize });
+  await applyMigrations(pool);
+  return {
+    url: url.toString(),
+    pool,
+    async drop() {
+      await pool.end();
+      await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
+  };
+}
+
+async function admin(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: ADMIN_URL });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+export type ServerProcess = { url: string; wsUrl: string; pid: number; child: ChildProcess; stop(): Promise<void> };
+
+/** Limits that would otherwise refuse benchmark traffic (open development mode on loopback). */
+export const BENCH_ENV: Record<string, string> = {
+  LOG_LEVEL: 'silent',
+  PORT: '0',
+  HOST: '127.0.0.1',
+  INGEST_EVENTS_PER_SECOND: '10000000',
+  INGEST_BURST: '10000000',
+  MAX_WS_CONNECTIONS: '20000',
+  MAX_WS_CONNECTIONS_PER_CREDENTIAL: '20000',
+  MAX_SUBSCRIPTIONS_PER_CONNECTION: '1000',
+  SUBSCRIBER_QUEUE_LIMIT: '100000',
+  DB_POOL_SIZE: '20',
+};
+
+/** The real server (createServer(loadConfig(env))) in a child process. BENCH_PROFILE=1 writes a CPU profile. */
+export async function startServer(databaseUrl: string, env: Record<string, string> = {}): Promise<ServerProcess> {
+  const args = ['--import', 'tsx'];
+  if (process.env.BENCH_PROFILE) args.push('--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'profiles')}`);
+  args.push('--expose-gc', join(here, 'serve.ts'));
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, ...BENCH_ENV, ...env, DATABASE_URL: databaseUrl },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    let buffer = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const end = buffer.indexOf('\n');
+      if (end >= 0) resolve(buffer.slice(0, end));
+    });
+    child.once('exit', (code) => reject(new Error(`the server exited with ${code} before it listened`)));
+  });
+  const { url, wsUrl } = JSON.parse(line) as { url: string; wsUrl: string };
+  return {
+    url,
+    wsUrl,
+    pid: child.pid as number,
+    child,
+    stop: () => stopChild(child),
+  };
+}
+
+export type BareWs = {
+  url: string;
+  pid: number;
+  broadcast(payload: string, count: number): Promise<void>;
+  rss(): Promise<number>;
+  stop(): Promise<void>;
+};
+
+export async function startBareWs(): Promise<BareWs> {
+  const child = fork(join(here, 'bare-ws.ts'), [], { execArgv: ['--import', 'tsx', '--expose-gc'], stdio: 'inherit' });
+  const port = await new Promise<number>((resolve) => child.once('message', (m: { port: number }) => resolve(m.port)));
+  const ask = <T>(message: object, pick: (m: Record<string, unknown>) => T | undefined) =>
+    new Promise<T>((resolve) => {
+      const on = (m: Record<string, unknown>) => {
+        const value = pick(m);
+        if (value !== undefined) {
+          child.off('message', on);
+          resolve(value);
+        }
+      };
+      child.on('message', on);
+      child.send(message);
+    });
+  return {
+    url: `ws://127.0.0.1:${port}`,
+    pid: child.pid as number,
+    broadcast: (payload, count) =>
+      ask({ broadcast: payload, count }, (m) => (m.done ? true : undefined)).then(() => undefined),
+    rss: () => ask({ rss: true }, (m) => m.rss as number | undefined),
+    stop: () => stopChild(child),
+  };
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Resident memory of a process, from /proc (Linux). */
+export function rssOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /VmRSS:\s+(\d+) kB/.exec(status);
+  return match ? Number(match[1]) * 1024 : Number.NaN;
+}
+
+/** One GraphQL request over fetch; throws on transport or GraphQL errors. */
+export async function gql<T = Record<string, unknown>>(
+  url: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<T> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await response.json()) as { data?: T; errors?: unknown[] };
+  if (!response.ok || body.errors) throw new Error(`GraphQL ${response.status}: ${JSON.stringify(body.errors)}`);
+  return body.data as T;
+}
+
+/**
+ * One graphql-transport-ws connection. `subscribe` returns when the server has accepted the
+ * subscribe message (it is sent after connection_ack); onNext gets each payload's data.
+ */
+export class GqlSocket {
+  readonly ws: WebSocket;
+  private handlers = new Map<string, (data: Record<string, unknown>) => void>();
+  private enders = new Map<string, (error: unknown) => void>();
+  private nextId = 1;
+  readonly ready: Promise<void>;
+
+  constructor(url: string) {
+    this.ws = new WebSocket(url, 'graphql-transport-ws');
+    this.ready = new Promise((resolve, reject) => {
+      this.ws.once('open', () => this.ws.send(JSON.stringify({ type: 'connection_init', payload: {} })));
+      this.ws.once('error', reject);
+      this.ws.on('message', (raw) => {
+        const message = JSON.parse(raw.toString()) as {
+          type: string;
+          id?: string;
+          payload?: { data?: Record<string, unknown> | null; errors?: unknown[] };
+        };
+        if (message.type === 'connection_ack') resolve();
+        else if (message.type === 'next') {
+          const errors = message.payload?.errors;
+          if (errors) this.enders.get(message.id as string)?.(errors);
+          else this.handlers.get(message.id as string)?.(message.payload?.data ?? {});
+        } else if (message.type === 'ping') this.ws.send(JSON.stringify({ type: 'pong' }));
+        else if (message.type === 'error' || message.type === 'complete') {
+          const end = this.enders.get(message.id as string);
+          if (end) end(message.type === 'error' ? message.payload : null);
+          else reject(new Error(JSON.stringify(message.payload)));
+        }
+      });
+    });
+  }
+
+  subscribe(
+    query: string,
+    variables: Record<string, unknown>,
+    onNext: (data: Record<string, unknown>) => void,
+    onEnd?: (error: unknown) => void,
+  ): string {
+    const id = String(this.nextId++);
+    this.handlers.set(id, onNext);
+    if (onEnd) this.enders.set(id, onEnd);
+    this.ws.send(JSON.stringify({ id, type: 'subscribe', payload: { query, variables } }));
+    return id;
+  }
+
+  close(): Promise<void> {
+    if (this.ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.ws.once('close', () => resolve());
+      this.ws.close();
+    });
+  }
+}
+
+/** Opens `n` sockets, `parallel` at a time. */
+export async function openSockets(url: string, n: number, parallel = 100): Promise<GqlSocket[]> {
+  const sockets: GqlSocket[] = [];
+  for (let i = 0; i < n; i += parallel) {
+    const group = Array.from({ length: Math.min(parallel, n - i) }, () => new GqlSocket(url));
+    await Promise.all(group.map((s) => s.ready));
+    sockets.push(...group);
+  }
+  return sockets;
+}
+
+export const ACTIVITY_SUBSCRIPTION = `subscription Feed($after: String, $userId: ID) {
+  userActivity(after: $after, userId: $userId) { cursor eventId userId type productId quantity occurredAt }
+}`;
+
+export const RECORD_ACTIVITY = `mutation Record($events: [ActivityEventInput!]!) {
+  recordActivity(events: $events) { accepted duplicates errors { index code } }
+}`;
+
+/** Percentile of already sorted numbers (nearest rank). */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Resolves when `check()` is true, polling; rejects after `timeoutMs`. */
+export async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/** Runs `worker(i)` in `clients` concurrent loops until `durationMs` passes; returns completed calls. */
+export async function closedLoop(
+  clients: number,
+  durationMs: number,
+  worker: (client: number, n: number) => Promise<void>,
+): Promise<number> {
+  const end = performance.now() + durationMs;
+  let done = 0;
+  await Promise.all(
+    Array.from({ length: clients }, async (_, client) => {
+      let n = 0;
+      while (performance.now() < end) {
+        await worker(client, n++);
+        done++;
+      }
+    }),
+  );
+  return done;
+}
+
+/** A realistic stream of activity from the shop simulator (seeded), as GraphQL inputs. */
+export { createShop } from '../src/cli/simulate.js';

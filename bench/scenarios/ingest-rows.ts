@@ -1,0 +1,39 @@
+// The baseline side of the ingest scenarios: the same events as plain rows for bare `pg`.
+import type pg from 'pg';
+import type { ActivityInput } from '../../src/cli/simulate.js';
+
+export type Row = [string, string, string, string, number, string | null, string | null, string | null, string];
+
+export function toRow(e: ActivityInput): Row {
+  const minor = e.unitPrice === undefined ? null : String(Math.round(Number(e.unitPrice) * 100));
+  return [
+    e.eventId,
+    e.userId,
+    e.type,
+    e.productId,
+    e.quantity ?? 1,
+    minor,
+    e.unitPrice === undefined ? null : (e.currency ?? 'USD'),
+    e.orderId ?? null,
+    e.occurredAt ?? new Date().toISOString(),
+  ];
+}
+
+/** A table like activity_events: the same columns, defaults (tx_id, seq) and unique key. */
+export async function createBareTable(pool: pg.Pool): Promise<void> {
+  await pool.query('CREATE TABLE bare_events (LIKE activity_events INCLUDING ALL)');
+}
+
+export const BARE_BATCH_INSERT = `INSERT INTO bare_events
+   (event_id, user_id, type, product_id, quantity, unit_price_minor, currency, order_id, occurred_at)
+ SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[],
+                      $6::bigint[], $7::text[], $8::text[], $9::timestamptz[])
+ ON CONFLICT (event_id) DO NOTHING`;
+
+export const BARE_ROW_INSERT = `INSERT INTO bare_events
+   (event_id, user_id, type, product_id, quantity, unit_price_minor, currency, order_id, occurred_at)
+ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (event_id) DO NOTHING`;
+
+export function columns(rows: readonly Row[]): unknown[][] {
+  return Array.from({ length: 9 }, (_, c) => rows.map((r) => r[c]));
+}
