@@ -30,8 +30,8 @@ export type FeedSource<Item extends FeedItem, Filter> = {
   /** SELECT list, e.g. "t.event_id, t.user_id" (the table is aliased `t`). */
   columns: string;
   toItem(row: Record<string, unknown>): Item;
-  /** SQL conditions for the filter; push values to `params` and refer to them as $n. */
-  where(filter: Filter, params: unknown[]): string[];
+  /** SQL conditions for the filter; `bind(value)` adds a query parameter and returns its `$n`. */
+  where(filter: Filter, bind: (value: unknown) => string): string[];
   /** The same filter applied to a live item in memory. */
   matches(item: Item, filter: Filter): boolean;
   /** State streams: items with the same key supersede each other (conflation). */
@@ -63,7 +63,13 @@ export async function readAfter<Item extends FeedItem, Filter>(
   options: { filter?: Filter; limit: number },
 ): Promise<FeedPage<Item>> {
   const params: unknown[] = [after.txId.toString(), after.seq.toString(), options.limit];
-  const conditions = options.filter === undefined ? [] : source.where(options.filter, params);
+  const conditions =
+    options.filter === undefined
+      ? []
+      : source.where(options.filter, (value) => {
+          params.push(value);
+          return `$${params.length}`;
+        });
   const { rows } = await db.query(
     `SELECT ${source.columns}, t.tx_id, t.seq, t.tx_id < h.horizon AS below_horizon
        FROM ${source.table} t, (SELECT ${HORIZON} AS horizon) h

@@ -28,17 +28,13 @@ export const activityFeed: FeedSource<ActivityFeedItem, ActivityFilter> = {
       receivedAt: row.received_at as Date,
     };
   },
-  where(filter, params) {
+  where(filter, bind) {
     const conditions: string[] = [];
-    const add = (sql: (n: number) => string, value: unknown) => {
-      params.push(value);
-      conditions.push(sql(params.length));
-    };
-    if (filter.userId != null) add((n) => `t.user_id = $${n}`, filter.userId);
-    if (filter.types != null && filter.types.length > 0) add((n) => `t.type = ANY($${n}::text[])`, filter.types);
-    if (filter.productId != null) add((n) => `t.product_id = $${n}`, filter.productId);
-    if (filter.from != null) add((n) => `t.occurred_at >= $${n}`, filter.from);
-    if (filter.to != null) add((n) => `t.occurred_at < $${n}`, filter.to);
+    if (filter.userId != null) conditions.push(`t.user_id = ${bind(filter.userId)}`);
+    if (filter.types != null && filter.types.length > 0) conditions.push(`t.type = ANY(${bind(filter.types)}::text[])`);
+    if (filter.productId != null) conditions.push(`t.product_id = ${bind(filter.productId)}`);
+    if (filter.from != null) conditions.push(`t.occurred_at >= ${bind(filter.from)}`);
+    if (filter.to != null) conditions.push(`t.occurred_at < ${bind(filter.to)}`);
     return conditions;
   },
   matches(event, filter) {

@@ -22,16 +22,12 @@ export const stockWarningFeed: FeedSource<StockWarningFeedItem, StockWarningFilt
       occurredAt: row.occurred_at as Date,
     };
   },
-  where(filter, params) {
+  where(filter, bind) {
     const conditions: string[] = [];
-    const add = (sql: (n: number) => string, value: unknown) => {
-      params.push(value);
-      conditions.push(sql(params.length));
-    };
-    if (filter.productIds != null) add((n) => `t.product_id = ANY($${n}::text[])`, filter.productIds);
-    if (filter.kinds != null && filter.kinds.length > 0) add((n) => `t.kind = ANY($${n}::text[])`, filter.kinds);
-    if (filter.from != null) add((n) => `t.occurred_at >= $${n}`, filter.from);
-    if (filter.to != null) add((n) => `t.occurred_at < $${n}`, filter.to);
+    if (filter.productIds != null) conditions.push(`t.product_id = ANY(${bind(filter.productIds)}::text[])`);
+    if (filter.kinds != null && filter.kinds.length > 0) conditions.push(`t.kind = ANY(${bind(filter.kinds)}::text[])`);
+    if (filter.from != null) conditions.push(`t.occurred_at >= ${bind(filter.from)}`);
+    if (filter.to != null) conditions.push(`t.occurred_at < ${bind(filter.to)}`);
     return conditions;
   },
   matches(warning, filter) {

@@ -20,10 +20,7 @@ export const recommendationFeed: FeedSource<RecommendationListItem, Recommendati
       updatedAt: row.updated_at as Date,
     };
   },
-  where(filter, params) {
-    params.push(filter.userId);
-    return [`t.user_id = $${params.length}`];
-  },
+  where: (filter, bind) => [`t.user_id = ${bind(filter.userId)}`],
   matches: (list, filter) => list.userId === filter.userId,
   keyOf: (list) => list.userId,
 };

@@ -33,13 +33,9 @@ export const salesFeed: FeedSource<SalesWindow, SalesFilter> = {
   table: 'sales_windows',
   columns: SALES_WINDOW_COLUMNS,
   toItem: toSalesWindow,
-  where(filter, params) {
-    params.push(filter.size);
-    const conditions = [`t.size = $${params.length}`];
-    if (filter.currency != null) {
-      params.push(filter.currency);
-      conditions.push(`t.currency = $${params.length}`);
-    }
+  where(filter, bind) {
+    const conditions = [`t.size = ${bind(filter.size)}`];
+    if (filter.currency != null) conditions.push(`t.currency = ${bind(filter.currency)}`);
     return conditions;
   },
   matches(window, filter) {
