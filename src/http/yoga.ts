@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import type { GraphQLContext } from '../schema/context.js';
 import { maskError } from '../schema/errors.js';
 import type { Metrics } from './metrics.js';
+import { useSharedSubscriptionExecution } from './shared-execution.js';
 
 export type YogaOptions = {
   schema: GraphQLSchema;
@@ -76,6 +77,7 @@ export function createGraphQLHandler(options: YogaOptions) {
       }),
       ...(config.introspection ? [] : [disableIntrospection()]),
       metrics.graphqlPlugin,
+      useSharedSubscriptionExecution(),
     ],
   });
 }

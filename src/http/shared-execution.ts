@@ -1,0 +1,109 @@
+// Executes a subscription's selection once per event for every group of subscribers that would
+// get the same result, instead of once per subscriber. A thousand dashboards on the same stream
+// used to run the same resolvers a thousand times per event; now the first subscriber to reach an
+// event executes it and the others reuse that result.
+//
+// Two subscribers are in the same group when they sent the same document (Yoga's parser cache
+// hands out one DocumentNode per query text), the same operation name and variables, and are the
+// same kind of viewer (role and user id: the only context a resolver below the root may read).
+// The cache is a WeakMap keyed by the event object, which the feed's tailer shares between all
+// live subscribers of a table; when the event is gone, so are its results. Replayed items are read
+// per subscriber, so they are simply executed per subscriber, as before.
+import {
+  createSourceEventStream,
+  type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+  execute,
+  GraphQLError,
+} from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import type { GraphQLContext } from '../schema/context.js';
+
+type Executed = ExecutionResult | Promise<ExecutionResult>;
+
+export function useSharedSubscriptionExecution(): Plugin {
+  const documentIds = new WeakMap<DocumentNode, number>();
+  let nextDocumentId = 0;
+  const results = new WeakMap<object, Map<string, Executed>>();
+
+  const groupOf = (args: ExecutionArgs): string => {
+    let id = documentIds.get(args.document);
+    if (id === undefined) {
+      id = nextDocumentId++;
+      documentIds.set(args.document, id);
+    }
+    const viewer = (args.contextValue as Partial<GraphQLContext> | undefined)?.viewer;
+    const who = viewer ? `${viewer.role}\u0000${viewer.userId ?? ''}\u0000${viewer.open}` : '';
+    return `${id}\u0000${args.operationName ?? ''}\u0000${JSON.stringify(args.variableValues ?? {})}\u0000${who}`;
+  };
+
+  const executeShared = (args: ExecutionArgs, group: string, payload: unknown): Executed => {
+    if (typeof payload !== 'object' || payload === null) return execute({ ...args, rootValue: payload });
+    let byGroup = results.get(payload);
+    if (!byGroup) {
+      byGroup = new Map();
+      results.set(payload, byGroup);
+    }
+    let result = byGroup.get(group);
+    if (!result) {
+      result = execute({ ...args, rootValue: payload });
+      byGroup.set(group, result);
+    }
+    return result;
+  };
+
+  const subscribe = async (args: ExecutionArgs) => {
+    const source = await createSourceEventStream(args);
+    if (!isAsyncIterable(source)) return source;
+    const group = groupOf(args);
+    return mapEvents(source, (payload) => executeShared(args, group, payload));
+  };
+
+  return {
+    onSubscribe({ setSubscribeFn }) {
+      setSubscribeFn(subscribe as never);
+    },
+  };
+}
+
+/** Each event of `source` mapped through `map`; return() and throw() reach the source (unsubscribe). */
+function mapEvents(
+  source: AsyncIterable<unknown>,
+  map: (payload: unknown) => Executed,
+): AsyncIterableIterator<ExecutionResult> {
+  const iterator = source[Symbol.asyncIterator]();
+  return {
+    async next() {
+      const step = await iterator.next();
+      if (step.done) return { value: undefined, done: true };
+      try {
+        return { value: await map(step.value), done: false };
+      } catch (error) {
+        // A resolver that throws outside graphql's own error handling still ends as a result.
+        return { value: { errors: [asGraphQLError(error)] }, done: false };
+      }
+    },
+    async return() {
+      await iterator.return?.();
+      return { value: undefined, done: true };
+    },
+    async throw(error?: unknown) {
+      await iterator.return?.();
+      throw error;
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}
+
+function asGraphQLError(error: unknown): GraphQLError {
+  return error instanceof GraphQLError
+    ? error
+    : new GraphQLError((error as Error)?.message ?? String(error), { originalError: error as Error });
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
+}
