@@ -6,11 +6,11 @@
 import type { Server } from 'node:http';
 import type { ExecutionArgs } from 'graphql';
 import { GraphQLError } from 'graphql';
-import { type Extra, useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { type Authenticator, Unauthenticated, type Viewer } from '../auth/viewer.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import { type Extra, serveGraphQLWs } from './graphql-ws-server.js';
 import type { Metrics } from './metrics.js';
 import type { GraphQLHandler } from './yoga.js';
 
@@ -48,7 +48,7 @@ export function attachWebSocket(server: Server, options: WebSocketOptions) {
     return false;
   };
 
-  const disposable = useServer(
+  const disposable = serveGraphQLWs(
     {
       connectionInitWaitTimeout: limits.connectionInitTimeoutMs,
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
@@ -138,6 +138,7 @@ export function attachWebSocket(server: Server, options: WebSocketOptions) {
       },
     },
     wss,
+    log,
   );
 
   // A revoked key or an expired token must not keep a socket that was opened with it.
