@@ -36,6 +36,12 @@ export type FeedSource<Item extends FeedItem, Filter> = {
   matches(item: Item, filter: Filter): boolean;
   /** State streams: items with the same key supersede each other (conflation). */
   keyOf?: (item: Item) => string;
+  /**
+   * For filters that pin one value (a shopper's own stream): the tailer then offers an item only
+   * to the subscribers pinned to its value, and to those whose filter pins none, instead of
+   * testing every subscriber. `ofFilter` returns null when the filter pins nothing.
+   */
+  route?: { ofItem(item: Item): string; ofFilter(filter: Filter): string | null };
 };
 
 export type FeedPage<Item> = {

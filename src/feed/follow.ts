@@ -10,7 +10,7 @@ import { CoreError, Unavailable } from '../core/errors.js';
 import type { Logger } from '../log.js';
 import { encodeCursor, isAfter, type Position } from './cursor.js';
 import type { Fanout } from './fanout.js';
-import { type FeedItem, type FeedSource, type Queryable, readAfter, readHead } from './feed.js';
+import { type FeedItem, type FeedPage, type FeedSource, type Queryable, readAfter, readHead } from './feed.js';
 import type { FeedTopic } from './topics.js';
 
 /** The last item of a stream that ends with an error instead of completing. */
@@ -102,8 +102,18 @@ export function createFeed(options: FeedOptions): Feed {
   };
 }
 
+/** Full replay pages kept for subscribers resuming from the same cursor, and for how long. */
+const KEPT_PAGES = 64;
+const KEPT_PAGE_MS = 5000;
+
 class Tailer<Item extends FeedItem, Filter> {
   readonly subscribers = new Set<Subscription<Item, Filter>>();
+  /** Subscribers whose filter pins a route value (source.route), by that value. */
+  private readonly routed = new Map<string, Set<Subscription<Item, Filter>>>();
+  /** Subscribers that must be offered every item. */
+  private readonly unrouted = new Set<Subscription<Item, Filter>>();
+  /** Replay pages being read or recently read (see readPage). */
+  private readonly pages = new Map<string, { page: Promise<FeedPage<Item>>; full: boolean }>();
   head: Position | null = null;
   private starting: Promise<Position> | null = null;
   private reading = false;
@@ -134,6 +144,69 @@ class Tailer<Item extends FeedItem, Filter> {
       },
     );
     return this.starting;
+  }
+
+  join(subscriber: Subscription<Item, Filter>, filter: Filter): void {
+    this.subscribers.add(subscriber);
+    const value = this.source.route?.ofFilter(filter) ?? null;
+    if (value === null) return void this.unrouted.add(subscriber);
+    let group = this.routed.get(value);
+    if (!group) {
+      group = new Set();
+      this.routed.set(value, group);
+    }
+    group.add(subscriber);
+  }
+
+  leave(subscriber: Subscription<Item, Filter>, filter: Filter): void {
+    if (!this.subscribers.delete(subscriber)) return;
+    const value = this.source.route?.ofFilter(filter) ?? null;
+    if (value === null) return void this.unrouted.delete(subscriber);
+    const group = this.routed.get(value);
+    group?.delete(subscriber);
+    if (group?.size === 0) this.routed.delete(value);
+  }
+
+  private offer(item: Item): void {
+    for (const subscriber of this.unrouted) subscriber.offer(item);
+    if (this.routed.size === 0) return;
+    const group = this.routed.get((this.source.route as NonNullable<typeof this.source.route>).ofItem(item));
+    if (group) for (const subscriber of group) subscriber.offer(item);
+  }
+
+  /**
+   * A replay page for a subscriber. Subscribers that resume from the same cursor with the same
+   * filter (a reconnect storm) share one read: a full page is a fixed slice of the feed (below the
+   * horizon nothing can be inserted any more), so it is kept for a while and handed to anyone who
+   * asks for it; a read in flight is shared only with subscribers still replaying, since a
+   * catching-up subscriber needs a read that started after it joined the tailer.
+   */
+  async readPage(after: Position, filter: Filter, limit: number, share: boolean): Promise<FeedPage<Item>> {
+    const key = `${after.txId}:${after.seq}:${limit}:${JSON.stringify(filter)}`;
+    const kept = this.pages.get(key);
+    if (kept && (share || kept.full)) return kept.page;
+    const read = readAfter(this.options.db, this.source, after, { filter, limit });
+    if (!kept) this.pages.set(key, { page: read, full: false });
+    try {
+      const page = await read;
+      if (page.items.length === limit) this.keep(key, page);
+      else if (this.pages.get(key)?.page === read) this.pages.delete(key);
+      return page;
+    } catch (error) {
+      if (this.pages.get(key)?.page === read) this.pages.delete(key);
+      throw error;
+    }
+  }
+
+  private keep(key: string, page: FeedPage<Item>): void {
+    this.pages.delete(key);
+    this.pages.set(key, { page: Promise.resolve(page), full: true });
+    // Oldest first (a Map keeps insertion order): bounded memory, however many cursors resume.
+    while (this.pages.size > KEPT_PAGES) this.pages.delete(this.pages.keys().next().value as string);
+    const timer = setTimeout(() => {
+      if (this.pages.get(key)?.full) this.pages.delete(key);
+    }, KEPT_PAGE_MS);
+    timer.unref();
   }
 
   /** Reads what is new; concurrent wake-ups fold into one more read. */
@@ -169,7 +242,7 @@ class Tailer<Item extends FeedItem, Filter> {
         });
         for (const item of page.items) {
           this.head = item.position;
-          for (const subscriber of this.subscribers) subscriber.offer(item);
+          this.offer(item);
         }
         if (page.items.length === this.options.replayPageSize) this.again = true;
         else if (page.heldBack) this.retrySoon();
@@ -231,7 +304,7 @@ class Subscription<Item extends FeedItem, Filter> implements AsyncIterableIterat
   private async start(): Promise<void> {
     const head = await this.tailer.start();
     if (this.mode === 'ended') return;
-    this.tailer.subscribers.add(this);
+    this.tailer.join(this, this.options.filter);
     if (this.lastQueued === null) {
       // No cursor: begin at the tailer's position, in the same tick as joining it.
       this.lastQueued = this.tailer.head ?? head;
@@ -289,10 +362,7 @@ class Subscription<Item extends FeedItem, Filter> implements AsyncIterableIterat
     // A replayed page must fit in the queue, or replay itself would overflow it.
     const limit = Math.min(this.feed.replayPageSize, this.feed.subscriberQueueLimit);
     const read = () =>
-      readAfter(this.feed.db, this.tailer.source, this.lastQueued as Position, {
-        filter: this.options.filter,
-        limit,
-      });
+      this.tailer.readPage(this.lastQueued as Position, this.options.filter, limit, this.mode === 'replaying');
     let page = await read();
     if (page.items.length === limit || this.mode !== 'replaying') {
       for (const item of page.items) this.enqueue(item);
@@ -385,7 +455,7 @@ class Subscription<Item extends FeedItem, Filter> implements AsyncIterableIterat
   }
 
   private leave(): void {
-    this.tailer.subscribers.delete(this);
+    this.tailer.leave(this, this.options.filter);
   }
 
   private flushWaiting(): void {

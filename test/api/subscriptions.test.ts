@@ -43,6 +43,52 @@ describe('userActivity subscription over graphql-ws', () => {
     await sub.dispose();
   });
 
+  it('offers each event to its shopper’s subscribers and to the whole-shop ones; identical subscriptions get the same result', async () => {
+    const [a, b, c] = [id('route-a'), id('route-b'), id('route-c')];
+    const purchase = (userId: string, productId: string) => ({
+      ...browse(userId, productId, 'PURCHASE'),
+      unitPrice: '1.00',
+    });
+    const ofA = subscribe<Followed>(server.wsUrl, FOLLOW, { userId: a });
+    const ofAAgain = subscribe<Followed>(server.wsUrl, FOLLOW, { userId: a });
+    const ofB = subscribe<Followed>(server.wsUrl, FOLLOW, { userId: b, types: ['PURCHASE'] });
+    const everyPurchase = subscribe<Followed>(server.wsUrl, FOLLOW, { types: ['PURCHASE'] });
+    await live(ofA, a);
+    await live(ofAAgain, a);
+    await untilLive(
+      ofB,
+      (marker) => record([purchase(b, marker)]),
+      (data) => data.userActivity.productId,
+    );
+    await untilLive(
+      everyPurchase,
+      (marker) => record([purchase(c, marker)]),
+      (data) => data.userActivity.productId,
+    );
+    await record([browse(a, 'p1'), browse(b, 'p2'), purchase(b, 'p3'), purchase(c, 'p4'), purchase(a, 'p5')]);
+
+    // Markers sent to make the others live may still be queued; they are not what this test counts.
+    const real = async (sub: Subscription<Followed>, count: number) => {
+      const got: Followed['userActivity'][] = [];
+      while (got.length < count) {
+        const { data } = await sub.next();
+        if (!data?.userActivity.productId.startsWith('marker')) got.push((data as Followed).userActivity);
+      }
+      return got;
+    };
+    const [gotA, gotAAgain, gotB, gotAll] = [
+      await real(ofA, 2),
+      await real(ofAAgain, 2),
+      await real(ofB, 1),
+      await real(everyPurchase, 3),
+    ];
+    expect(gotA.map((e) => e.productId)).toEqual(['p1', 'p5']);
+    expect(gotAAgain).toEqual(gotA);
+    expect(gotB.map((e) => e.productId)).toEqual(['p3']);
+    expect(gotAll.map((e) => e.productId)).toEqual(['p3', 'p4', 'p5']);
+    for (const sub of [ofA, ofAAgain, ofB, everyPurchase]) await sub.dispose();
+  });
+
   it('replays what was missed after a cursor, then goes live, with no gap and no duplicate while events keep arriving', async () => {
     const user = id('user');
     await record(Array.from({ length: 5 }, (_, i) => browse(user, `old-${i}`)));

@@ -37,6 +37,8 @@ export const activityFeed: FeedSource<ActivityFeedItem, ActivityFilter> = {
     if (filter.to != null) conditions.push(`t.occurred_at < ${bind(filter.to)}`);
     return conditions;
   },
+  // A shopper's own stream is the common case: offer each event only to its shopper's subscribers.
+  route: { ofItem: (event) => event.userId, ofFilter: (filter) => filter.userId ?? null },
   matches(event, filter) {
     return (
       (filter.userId == null || event.userId === filter.userId) &&
