@@ -11,6 +11,12 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (tx: Tx) => Promise<
   for (let attempt = 1; ; attempt++) {
     const client = await pool.connect();
     let broken = false;
+    // A connection that dies between two statements emits 'error' on the client; while we hold it
+    // the pool is not listening, so without this the process would crash. The next query fails.
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const result = await fn(client);
@@ -25,6 +31,7 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (tx: Tx) => Promise<
       const code = (error as { code?: string }).code;
       if (!(code && RETRYABLE.has(code)) || attempt >= MAX_ATTEMPTS) throw error;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }
