@@ -19,23 +19,25 @@ export type DeadLetter = {
   receivedAt: Date;
 };
 
-export async function storeDeadLetters(
-  tx: Tx,
-  stream: IngestStream,
-  rejections: readonly Rejection[],
-  inputs: readonly unknown[],
-): Promise<void> {
-  if (rejections.length === 0) return;
+/** The rejected events of one batch, with the inputs their indexes point into. */
+export type RejectedBatch = { errors: readonly Rejection[]; inputs: readonly unknown[] };
+
+/** Stores the rejections of several batches (a commit group) with one statement. */
+export async function storeDeadLetters(tx: Tx, stream: IngestStream, batches: readonly RejectedBatch[]): Promise<void> {
+  const letters = batches.flatMap(({ errors, inputs }) =>
+    errors.map((rejection) => ({ rejection, payload: JSON.stringify(inputs[rejection.index] ?? null) })),
+  );
+  if (letters.length === 0) return;
   await tx.query(
     `INSERT INTO dead_letters (stream, event_id, batch_index, code, message, payload)
      SELECT $1, * FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::jsonb[])`,
     [
       stream,
-      rejections.map((r) => r.eventId),
-      rejections.map((r) => r.index),
-      rejections.map((r) => r.code),
-      rejections.map((r) => r.message),
-      rejections.map((r) => JSON.stringify(inputs[r.index] ?? null)),
+      letters.map((l) => l.rejection.eventId),
+      letters.map((l) => l.rejection.index),
+      letters.map((l) => l.rejection.code),
+      letters.map((l) => l.rejection.message),
+      letters.map((l) => l.payload),
     ],
   );
 }

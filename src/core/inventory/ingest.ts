@@ -1,16 +1,25 @@
 // recordInventory: validate, de-duplicate, store and apply a batch of inventory events in ONE
 // transaction, and wake the stock-warning feed only after COMMIT (invariants 1, 2, 3, 7).
+// Batches that arrive while transactions are in flight share the next one (group commit, see
+// ../ingest/group-commit.ts); each is validated and reported on its own.
 import type pg from 'pg';
 import { withTransaction } from '../../db/transaction.js';
 import type { Fanout } from '../../feed/fanout.js';
 import type { Clock } from '../clock.js';
 import { storeDeadLetters } from '../ingest/dead-letters.js';
-import { checkBatchSize } from '../ingest/ingest.js';
+import { createGroupCommit } from '../ingest/group-commit.js';
+import {
+  causedByOneBatch,
+  checkBatchSize,
+  mergeBatches,
+  reportBatches,
+  type ValidatedBatch,
+} from '../ingest/ingest.js';
 import type { IngestReport } from '../ingest/rejections.js';
 import { validateBatch, validateInventoryEvent } from '../ingest/validate.js';
 import { insertInventoryEvents } from './record.js';
 import { applyStockChanges, lockStockLevels } from './stock.js';
-import type { InventoryEventInput, StockChange } from './types.js';
+import type { InventoryEventInput, NewInventoryEvent, StockChange } from './types.js';
 
 export type InventoryIngestOptions = {
   pool: pg.Pool;
@@ -18,43 +27,54 @@ export type InventoryIngestOptions = {
   clock: Clock;
   maxBatchSize: number;
   defaultThreshold: number;
+  /** Ingest transactions at once in this process (default DEFAULT_MAX_IN_FLIGHT); the rest group up. */
+  maxInFlight?: number;
 };
 
 export function createInventoryIngest(options: InventoryIngestOptions) {
+  const store = createGroupCommit({
+    maxInFlight: options.maxInFlight,
+    maxGroupSize: options.maxBatchSize,
+    sizeOf: (batch: ValidatedBatch<NewInventoryEvent>) => batch.inputs.length,
+    commit: (batches) => storeInventoryGroup(options, batches),
+    isolates: causedByOneBatch,
+  });
+
   return async function ingestInventory(inputs: readonly InventoryEventInput[]): Promise<IngestReport> {
     checkBatchSize(inputs.length, options.maxBatchSize);
     const now = options.clock.now();
-    const { errors, valid, duplicates } = validateBatch(inputs, (input, index) =>
-      validateInventoryEvent(input, index, { now }),
-    );
-
-    const { inserted, warnings } = await withTransaction(options.pool, async (tx) => {
-      await storeDeadLetters(tx, 'inventory', errors, inputs);
-      // Lock the products before storing the events, so that for one product the events' seq
-      // order is the order in which batches applied them (the history replays exactly). A row
-      // created here for a batch that turns out to be all duplicates has no level: invisible.
-      await lockStockLevels(
-        tx,
-        valid.map((e) => e.productId),
-        { create: true },
-      );
-      const inserted = await insertInventoryEvents(tx, valid);
-      const changes = inserted.map(
-        (e): StockChange =>
-          e.quantity !== null
-            ? { kind: 'level', productId: e.productId, quantity: e.quantity, occurredAt: e.occurredAt }
-            : { kind: 'delta', productId: e.productId, delta: e.delta as number, occurredAt: e.occurredAt },
-      );
-      const warnings = await applyStockChanges(tx, changes, { defaultThreshold: options.defaultThreshold, now });
-      return { inserted, warnings };
-    });
-    // After COMMIT only: a reader woken now finds the rows.
-    if (warnings.length > 0) options.fanout.publish('inventory:warning');
-
-    return {
-      accepted: inserted.length,
-      duplicates: duplicates + valid.length - inserted.length,
-      errors,
-    };
+    const validated = validateBatch(inputs, (input, index) => validateInventoryEvent(input, index, { now }));
+    return store({ inputs, ...validated });
   };
+}
+
+async function storeInventoryGroup(
+  options: InventoryIngestOptions,
+  batches: readonly ValidatedBatch<NewInventoryEvent>[],
+): Promise<IngestReport[]> {
+  const { events, owners } = mergeBatches(batches);
+  const now = options.clock.now();
+  const { inserted, warnings } = await withTransaction(options.pool, async (tx) => {
+    await storeDeadLetters(tx, 'inventory', batches);
+    // Lock the products before storing the events, so that for one product the events' seq
+    // order is the order in which batches applied them (the history replays exactly). A row
+    // created here for a batch that turns out to be all duplicates has no level: invisible.
+    await lockStockLevels(
+      tx,
+      events.map((e) => e.productId),
+      { create: true },
+    );
+    const inserted = await insertInventoryEvents(tx, events);
+    const changes = inserted.map(
+      (e): StockChange =>
+        e.quantity !== null
+          ? { kind: 'level', productId: e.productId, quantity: e.quantity, occurredAt: e.occurredAt }
+          : { kind: 'delta', productId: e.productId, delta: e.delta as number, occurredAt: e.occurredAt },
+    );
+    const warnings = await applyStockChanges(tx, changes, { defaultThreshold: options.defaultThreshold, now });
+    return { inserted, warnings };
+  });
+  // After COMMIT only: a reader woken now finds the rows.
+  if (warnings.length > 0) options.fanout.publish('inventory:warning');
+  return reportBatches(batches, owners, inserted);
 }
