@@ -15,18 +15,23 @@ export async function insertActivityEvents(
   events: readonly NewActivityEvent[],
 ): Promise<InsertedActivityEvent[]> {
   if (events.length === 0) return [];
-  const { rows: taken } = await tx.query<{ seq: string }>(
-    `SELECT nextval(pg_get_serial_sequence('activity_events', 'seq'))::text AS seq FROM generate_series(1, $1)`,
-    [events.length],
-  );
-  const seqs = taken.map((row) => BigInt(row.seq)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  // One round trip: the batch's seq values are taken, sorted, and matched to the events by their
+  // position in the batch (ord), while the rows themselves go in in eventId order.
   const { rows } = await tx.query<{ event_id: string; tx_id: string; seq: string }>(
-    `INSERT INTO activity_events
+    `WITH taken AS (
+       SELECT row_number() OVER (ORDER BY s) AS ord, s AS seq
+         FROM (SELECT nextval(pg_get_serial_sequence('activity_events', 'seq')) AS s
+                 FROM generate_series(1, cardinality($1::text[]))) n
+     )
+     INSERT INTO activity_events
        (seq, event_id, user_id, type, product_id, quantity, unit_price_minor, currency, order_id, occurred_at)
-     SELECT * FROM unnest($10::bigint[], $1::text[], $2::text[], $3::text[], $4::text[], $5::int[],
-                          $6::bigint[], $7::text[], $8::text[], $9::timestamptz[])
-       AS u(seq, event_id, user_id, type, product_id, quantity, unit_price_minor, currency, order_id, occurred_at)
-     ORDER BY event_id
+     SELECT taken.seq, u.event_id, u.user_id, u.type, u.product_id, u.quantity, u.unit_price_minor, u.currency,
+            u.order_id, u.occurred_at
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[],
+                   $6::bigint[], $7::text[], $8::text[], $9::timestamptz[]) WITH ORDINALITY
+            AS u(event_id, user_id, type, product_id, quantity, unit_price_minor, currency, order_id, occurred_at, ord)
+       JOIN taken USING (ord)
+      ORDER BY u.event_id
      ON CONFLICT (event_id) DO NOTHING
      RETURNING event_id, tx_id, seq`,
     [
@@ -39,7 +44,6 @@ export async function insertActivityEvents(
       events.map((e) => e.currency),
       events.map((e) => e.orderId),
       events.map((e) => e.occurredAt.toISOString()),
-      seqs.map(String),
     ],
   );
   const byId = new Map(events.map((e) => [e.eventId, e]));
