@@ -154,6 +154,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         },
         clock,
         config,
+        log: log.child({ part: 'recommendations' }),
         onIngested: (stream, report) => {
           metrics.ingestedEvents.inc({ stream, outcome: 'accepted' }, report.accepted);
           metrics.ingestedEvents.inc({ stream, outcome: 'duplicate' }, report.duplicates);
@@ -200,6 +201,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
       const host = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host;
       Object.assign(server, { url: `http://${host}:${port}/graphql`, wsUrl: `ws://${host}:${port}/graphql` });
       parts = running;
+      core.startRecommendationBuilder();
       log.info(
         { url: server.url, database: db.embedded ? `embedded (${config.db.dataDir})` : 'DATABASE_URL' },
         'shopstream listening',

@@ -2,4 +2,10 @@
 // subscribers' filters (a user, a product) are applied when the rows are read.
 export const FEED_TOPICS = ['activity:event', 'inventory:warning', 'sales:window', 'recommendations:list'] as const;
 
-export type FeedTopic = (typeof FEED_TOPICS)[number];
+// Wake-ups for background work rather than for subscribers: there is no feed table behind them,
+// so they are kept out of FEED_TOPICS (metrics and subscriber counts iterate over that list).
+// 'recommendations:rebuild': shoppers were queued in recommendation_rebuilds; build their lists.
+export const WORK_TOPICS = ['recommendations:rebuild'] as const;
+
+/** Anything a wake-up may name: a feed table's topic or a work topic. */
+export type FeedTopic = (typeof FEED_TOPICS)[number] | (typeof WORK_TOPICS)[number];

@@ -1,5 +1,7 @@
 // Recommendations through the real server and PostgreSQL: the seed scenario, the query, and the
 // subscription (the current list first, a new list on each change, nothing when unchanged).
+// Stored lists are built after the ingest commits (src/core/recommendations/builder.ts), so a
+// test that reads the stored row first waits for the builder with settled().
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeAllClients, gql, subscribe } from '../helpers/clients.js';
@@ -53,6 +55,8 @@ const listOf = async (userId: string, limit?: number): Promise<List> => {
 };
 const storedRow = async (userId: string) =>
   (await pool.query('SELECT items, tx_id, seq FROM recommendation_lists WHERE user_id = $1', [userId])).rows[0];
+/** Every list queued so far is built and stored. */
+const settled = () => server.core.settleRecommendations();
 const ids = (list: List) => list.items.map((i) => i.productId);
 
 describe('recommendations query', () => {
@@ -102,6 +106,7 @@ describe('recommendations query', () => {
     const products = Array.from({ length: 8 }, (_, i) => id(`c${i}`));
     await record(...products.map((p) => act(partner, 'PURCHASE', p)));
     await Promise.all(products.map((p) => record(act(shopper, 'BROWSE', p))));
+    await settled();
     const stored = await storedRow(shopper);
     const now = await listOf(shopper, 50);
     expect(stored.items.slice(0, 8)).toEqual(now.items.slice(0, 8));
@@ -132,6 +137,7 @@ describe('recommendations subscription', () => {
     const before = await storedRow(shopper);
     await record(act(shopper, 'REMOVE_FROM_CART', x));
     await record(act(id('stranger'), 'BROWSE', id('elsewhere')));
+    await settled();
     const after = await storedRow(shopper);
     expect([after.tx_id, after.seq]).toEqual([before.tx_id, before.seq]);
 
@@ -149,6 +155,7 @@ describe('recommendations subscription', () => {
     const [p, q, r] = [id('p'), id('q'), id('r')];
     await record(act(buyer, 'PURCHASE', p), act(buyer, 'PURCHASE', q), act(buyer, 'PURCHASE', r));
     await record(act(shopper, 'BROWSE', p));
+    await settled();
     const stored = await storedRow(shopper);
     const sub = subscribe<Followed>(server.wsUrl, FOLLOW, { userId: shopper, limit: 2 });
     const [first] = await sub.take(1);

@@ -21,6 +21,7 @@ export const recommendationFeed: FeedSource<RecommendationListItem, Recommendati
     };
   },
   where: (filter, bind) => [`t.user_id = ${bind(filter.userId)}`],
+  route: { ofItem: (list) => list.userId, ofFilter: (filter) => filter.userId },
   matches: (list, filter) => list.userId === filter.userId,
   keyOf: (list) => list.userId,
 };

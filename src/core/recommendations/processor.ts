@@ -1,21 +1,22 @@
 // The recommendations stream's part of an ingest batch, inside its transaction: learn signals,
-// pairs and popularity from the new events, then rebuild the lists of the shoppers the batch
-// touched and re-stamp those that changed. A fixed number of set-based statements per batch.
+// pairs and popularity from the new events (the derived counters, exact under concurrency), and
+// queue the shoppers the batch touched for a list rebuild. The lists themselves are built after
+// COMMIT by the builder (builder.ts), so a batch never pays for reading and ranking them.
+// A fixed number of set-based statements per batch.
 import type { Tx } from '../../db/transaction.js';
 import type { FeedTopic } from '../../feed/topics.js';
 import type { InsertedActivityEvent } from '../activity/record.js';
-import type { Clock } from '../clock.js';
 import { addPairs, compare, learnFromActions, readPriorSignals, writeSignals } from './co-occurrence.js';
-import { computeLists, storeChangedLists } from './lists.js';
 import { addPopularity } from './popularity.js';
 import type { RecommendationSettings } from './types.js';
 
-export function createRecommendationsProcessor(settings: RecommendationSettings, clock: Clock) {
+export function createRecommendationsProcessor(settings: RecommendationSettings) {
   return async function applyRecommendations(tx: Tx, events: readonly InsertedActivityEvent[]): Promise<FeedTopic[]> {
     const users = [...new Set(events.map((e) => e.userId))].sort(compare);
-    // Invariant 3: one batch at a time per shopper. The walk reads the shopper's signals and
-    // writes them back, and a list built from a snapshot must not overwrite a newer one. Locks
-    // are taken in one order, so two batches with the same shoppers wait instead of deadlocking.
+    if (users.length === 0) return [];
+    // Invariant 3: one batch at a time per shopper, since the walk reads the shopper's signals
+    // and writes them back. Locks are taken in one order, so two batches with the same shoppers
+    // wait instead of deadlocking. Builders take a different lock and never hold this one.
     await tx.query(
       `SELECT pg_advisory_xact_lock(k) FROM (
          SELECT DISTINCT hashtextextended('recommendations:' || u, 0) AS k FROM unnest($1::text[]) AS u ORDER BY k
@@ -27,8 +28,15 @@ export function createRecommendationsProcessor(settings: RecommendationSettings,
     await writeSignals(tx, learned.signals);
     await addPairs(tx, learned.pairs);
     await addPopularity(tx, events, settings.weights);
-    const now = clock.now();
-    const changed = await storeChangedLists(tx, await computeLists(tx, users, now, settings), now);
-    return changed > 0 ? ['recommendations:list'] : [];
+    // Committed together with the signals: a builder that sees the row also sees what it asks for.
+    await queueRebuilds(tx, users);
+    // Published after COMMIT by the ingest path: wakes the builders, here and in other processes.
+    return ['recommendations:rebuild'];
   };
+}
+
+/** Queues shoppers whose lists must be rebuilt (the builder's outbox; no unique key, never waits). */
+export async function queueRebuilds(tx: Tx, userIds: readonly string[]): Promise<void> {
+  if (userIds.length === 0) return;
+  await tx.query('INSERT INTO recommendation_rebuilds (user_id) SELECT unnest($1::text[])', [userIds]);
 }

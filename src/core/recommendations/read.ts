@@ -1,7 +1,8 @@
 // A shopper's list as it stands now: the query, and the subscription that sends it first and then
-// each change. Both compute the list at read time with the same rule the ingest path stores, so
-// products that became popular reach shoppers who did nothing since; the stream then sends the
-// stored list each time the shopper's own activity changes it (never an unchanged list).
+// each change. Both compute the list at read time with the same rule the builder stores, so
+// products that became popular reach shoppers who did nothing since, and a query reads its own
+// writes; the stream then sends the stored list each time the shopper's own activity changes it
+// (never an unchanged list), one build (builder.ts) after the ingest commits.
 import { START } from '../../feed/cursor.js';
 import { type Queryable, readAfter } from '../../feed/feed.js';
 import type { Feed, FeedEnd } from '../../feed/follow.js';
