@@ -1,10 +1,12 @@
 // The processing core as the API sees it: plain functions over plain data. Knows nothing of
 // GraphQL; tests call it directly.
+import { pino } from 'pino';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
 import { decodeCursor } from '../feed/cursor.js';
 import type { Fanout } from '../feed/fanout.js';
 import type { Feed } from '../feed/follow.js';
+import type { Logger } from '../log.js';
 import { activityFeed } from './activity/feed-source.js';
 import { readActivityPage } from './activity/history.js';
 import { type ProductMetric, readFunnel, readTopProducts, type TimeRange } from './activity/summaries.js';
@@ -20,6 +22,7 @@ import { createPurchaseProcessor } from './inventory/purchases.js';
 import { checkProductIds, readStockLevels, readStockWarningPage, type StockLevelQuery } from './inventory/queries.js';
 import { createSetStockThreshold } from './inventory/threshold.js';
 import type { InventoryEventInput, StockWarningFilter } from './inventory/types.js';
+import { createRecommendationBuilder } from './recommendations/builder.js';
 import { createRecommendationsProcessor } from './recommendations/processor.js';
 import { followRecommendations, readRecommendations } from './recommendations/read.js';
 import { applySalesWindows } from './sales/aggregate.js';
@@ -36,11 +39,13 @@ export type CoreOptions = {
   config: Pick<Config, 'ingest' | 'inventory' | 'recommendations'>;
   /** Told the outcome of every ingest batch, for metrics. */
   onIngested?: (stream: IngestStream, report: IngestReport) => void;
+  /** For what goes wrong in the background (the recommendation builder); silent without it. */
+  log?: Logger;
 };
 
 export type Core = ReturnType<typeof createCore>;
 
-export function createCore({ db, feed, fanout, clock, config, onIngested }: CoreOptions) {
+export function createCore({ db, feed, fanout, clock, config, onIngested, log }: CoreOptions) {
   const writes = trackWrites();
   const reported = (stream: IngestStream) => (report: IngestReport) => {
     onIngested?.(stream, report);
@@ -54,11 +59,22 @@ export function createCore({ db, feed, fanout, clock, config, onIngested }: Core
     clock,
     maxBatchSize: config.ingest.maxBatchSize,
     defaultCurrency: config.ingest.defaultCurrency,
+    // Hot rows last: the current sales windows are shared by every batch, and a row lock is held
+    // from its statement until COMMIT, so concurrent batches wait on each other the least when
+    // they take it just before committing.
     processors: [
+      createRecommendationsProcessor(config.recommendations),
       createPurchaseProcessor({ defaultThreshold, clock }),
       applySalesWindows,
-      createRecommendationsProcessor(config.recommendations, clock),
     ],
+  });
+  // Stored lists are rebuilt after the ingest COMMIT; queries compute theirs at read time.
+  const builder = createRecommendationBuilder({
+    pool: db.pool,
+    fanout,
+    clock,
+    settings: config.recommendations,
+    log: log ?? pino({ level: 'silent' }),
   });
 
   const ingestInventory = createInventoryIngest({
@@ -120,8 +136,18 @@ export function createCore({ db, feed, fanout, clock, config, onIngested }: Core
     deadLetters: (options: { stream?: IngestStream | null; first?: number | null; before?: string | null }) =>
       listDeadLetters(db.prisma, options),
 
-    /** Refuse new writes and wait for the ones in flight (graceful shutdown). */
-    drain: () => writes.drain(),
+    /** Keep stored recommendation lists up to date in the background (the server starts it). */
+    startRecommendationBuilder: () => builder.start(),
+
+    /** Build every list queued so far (for tests: the subscription lags the ingest by one build). */
+    settleRecommendations: () => builder.settle(),
+
+    /** Refuse new writes, wait for the ones in flight and for the list build in progress (graceful
+     * shutdown); lists still queued are built by another process or after the restart. */
+    drain: async () => {
+      await writes.drain();
+      await builder.stop();
+    },
   };
 }
 
