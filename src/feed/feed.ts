@@ -98,15 +98,23 @@ export async function readAfter<Item extends FeedItem, Filter>(
   return { items, heldBack };
 }
 
-/** The last position below the horizon: where a reader that wants only new items starts. */
-export async function readHead(db: Queryable, table: string): Promise<Position> {
+/**
+ * The last position below the horizon: where a reader that wants only new items starts.
+ * `heldBack`: committed or in-flight rows exist above the horizon (read again soon).
+ */
+export async function readHead(db: Queryable, table: string): Promise<Position & { heldBack: boolean }> {
   const { rows } = await db.query(
-    `SELECT t.tx_id, t.seq FROM ${table} t
-      WHERE t.tx_id < ${HORIZON}
-      ORDER BY t.tx_id DESC, t.seq DESC LIMIT 1`,
+    `SELECT b.tx_id, b.seq, EXISTS (SELECT 1 FROM ${table} a WHERE a.tx_id >= h.horizon) AS held_back
+       FROM (SELECT ${HORIZON} AS horizon) h
+       LEFT JOIN LATERAL (
+         SELECT t.tx_id, t.seq FROM ${table} t WHERE t.tx_id < h.horizon
+          ORDER BY t.tx_id DESC, t.seq DESC LIMIT 1) b ON true`,
   );
   const row = rows[0];
-  return row ? { txId: BigInt(row.tx_id), seq: BigInt(row.seq) } : { txId: 0n, seq: 0n };
+  const heldBack = row?.held_back === true;
+  return row?.tx_id != null
+    ? { txId: BigInt(row.tx_id), seq: BigInt(row.seq), heldBack }
+    : { txId: 0n, seq: 0n, heldBack };
 }
 
 export function positionOf(row: Record<string, unknown>): Position {

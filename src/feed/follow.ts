@@ -131,8 +131,8 @@ class Tailer<Item extends FeedItem, Filter> {
   /** The tailer's position, reading it from the database the first time. */
   start(): Promise<Position> {
     this.starting ??= readHead(this.options.db, this.source.table).then(
-      (head) => {
-        this.head ??= head;
+      ({ txId, seq }) => {
+        this.head ??= { txId, seq };
         this.unsubscribe = this.options.fanout.subscribe(this.source.topic, () => this.wake());
         this.timer = setInterval(() => this.wake(), this.options.pollIntervalMs);
         this.timer.unref();
@@ -230,9 +230,10 @@ class Tailer<Item extends FeedItem, Filter> {
         if (this.subscribers.size === 0) {
           // Nobody listens: skip ahead instead of reading rows for no one, unless somebody
           // joined meanwhile (they start at the old head and must be offered what follows).
-          const head = await readHead(this.options.db, this.source.table);
+          const { txId, seq, heldBack } = await readHead(this.options.db, this.source.table);
+          if (heldBack) this.retrySoon(); // someone may join and wait for those rows
           if (this.subscribers.size === 0) {
-            this.head = head;
+            this.head = { txId, seq };
             this.options.onCaughtUp?.(this.source.topic, readStartedAt, false);
             return;
           }
@@ -255,7 +256,7 @@ class Tailer<Item extends FeedItem, Filter> {
   }
 
   /** Rows wait behind an older open transaction; its commit may come without a wake-up. */
-  private retrySoon(): void {
+  retrySoon(): void {
     if (this.retry) return;
     this.retry = setTimeout(() => {
       this.retry = null;
@@ -364,6 +365,9 @@ class Subscription<Item extends FeedItem, Filter> implements AsyncIterableIterat
     const read = () =>
       this.tailer.readPage(this.lastQueued as Position, this.options.filter, limit, this.mode === 'replaying');
     let page = await read();
+    // Rows held back behind an open transaction reach this subscriber through the tailer, whose
+    // wake-up for them may already be spent: make it look again soon.
+    if (page.heldBack) this.tailer.retrySoon();
     if (page.items.length === limit || this.mode !== 'replaying') {
       for (const item of page.items) this.enqueue(item);
       return;
@@ -373,6 +377,7 @@ class Subscription<Item extends FeedItem, Filter> implements AsyncIterableIterat
     this.mode = 'catching-up';
     for (const item of page.items) this.enqueue(item);
     page = await read();
+    if (page.heldBack) this.tailer.retrySoon();
     if (this.mode !== 'catching-up') return;
     for (const item of page.items) this.enqueue(item);
     if (page.items.length === limit) {
