@@ -67,6 +67,8 @@ export type ServerProcess = { url: string; wsUrl: string; pid: number; child: Ch
 
 /** Limits that would otherwise refuse benchmark traffic (open development mode on loopback). */
 export const BENCH_ENV: Record<string, string> = {
+  // As deployed: graphql-js, among others, skips its development-only checks.
+  NODE_ENV: 'production',
   LOG_LEVEL: 'silent',
   PORT: '0',
   HOST: '127.0.0.1',

@@ -7,7 +7,7 @@ import { BARE_BATCH_INSERT, columns, createBareTable, toRow } from './ingest-row
 import { activityBatches } from './traffic.js';
 
 const SIZE = 500;
-const CLIENTS = 2;
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 2);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 12);
 
 export const batchedIngest: Scenario = {
