@@ -289,6 +289,7 @@ class Subscription<Item extends FeedItem, Filter> implements AsyncIterableIterat
   private waiting: ((result: IteratorResult<Item | FeedEnd>) => void) | null = null;
   private pulling: Promise<void> | null = null;
   private readonly started: Promise<void>;
+  private startedOk = false;
 
   constructor(
     private readonly tailer: Tailer<Item, Filter>,
@@ -392,13 +393,17 @@ class Subscription<Item extends FeedItem, Filter> implements AsyncIterableIterat
   }
 
   async next(): Promise<IteratorResult<Item | FeedEnd>> {
-    try {
-      await this.started;
-    } catch (error) {
-      // Report a failed start once; after that the stream is over (a consumer that keeps
-      // pulling must not get the same error forever).
-      if (this.mode === 'ended') return { value: undefined, done: true };
-      this.failed(error);
+    // Once started, skip the await: at a thousand subscribers every microtask per item counts.
+    if (!this.startedOk) {
+      try {
+        await this.started;
+        this.startedOk = true;
+      } catch (error) {
+        // Report a failed start once; after that the stream is over (a consumer that keeps
+        // pulling must not get the same error forever).
+        if (this.mode === 'ended') return { value: undefined, done: true };
+        this.failed(error);
+      }
     }
     for (;;) {
       const first = this.queue.entries().next();

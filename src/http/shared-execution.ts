@@ -78,7 +78,9 @@ function mapEvents(
       const step = await iterator.next();
       if (step.done) return { value: undefined, done: true };
       try {
-        return { value: await map(step.value), done: false };
+        const result = map(step.value);
+        // Most events execute synchronously; awaiting a plain value would cost a microtask each.
+        return { value: result instanceof Promise ? await result : result, done: false };
       } catch (error) {
         // A resolver that throws outside graphql's own error handling still ends as a result.
         return { value: { errors: [asGraphQLError(error)] }, done: false };
