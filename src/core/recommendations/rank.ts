@@ -37,30 +37,46 @@ export const POPULAR_REASON = 'Popular right now';
  * always in score order.
  */
 export function rankRecommendations({ related, popular, owned, size }: RankInput): Recommendation[] {
-  const scored = new Map<string, { score: number; best: Term }>();
+  const scored = new Map<string, Scored>();
   for (const candidate of related) {
-    if (owned.has(candidate.productId) || candidate.productId === candidate.sourceId) continue;
-    const term: Term = {
-      value: candidate.sourceWeight * candidate.pairScore * (candidate.kind === 'viewed' ? VIEWED_PAIR_FACTOR : 1),
-      kind: candidate.kind,
-      sourceId: candidate.sourceId,
-    };
-    if (!(term.value > 0)) continue;
+    if (candidate.productId === candidate.sourceId || owned.has(candidate.productId)) continue;
+    const value = candidate.sourceWeight * candidate.pairScore * (candidate.kind === 'viewed' ? VIEWED_PAIR_FACTOR : 1);
+    if (!(value > 0)) continue;
     const entry = scored.get(candidate.productId);
-    if (!entry) scored.set(candidate.productId, { score: term.value, best: term });
-    else {
-      entry.score += term.value;
-      if (isStronger(term, entry.best)) entry.best = term;
+    if (!entry) {
+      scored.set(candidate.productId, {
+        productId: candidate.productId,
+        sum: value,
+        score: 0,
+        best: { value, kind: candidate.kind, sourceId: candidate.sourceId },
+      });
+    } else {
+      entry.sum += value;
+      if (isStronger(value, candidate.kind, candidate.sourceId, entry.best)) {
+        entry.best = { value, kind: candidate.kind, sourceId: candidate.sourceId };
+      }
     }
   }
-  const items: Recommendation[] = [...scored.entries()]
-    .map(([productId, { score, best }]) => ({ productId, score: round(score), reason: reasonOf(best) }))
-    .sort(byScoreThenId)
-    .slice(0, size);
+  // Rank first, then word the reasons of the few that made the list (a shopper has hundreds of
+  // candidates; this is the processing core's hottest loop).
+  const ranked: Scored[] = [];
+  for (const entry of scored.values()) {
+    entry.score = round(entry.sum);
+    ranked.push(entry);
+  }
+  ranked.sort(byScoreThenId);
+  const items: Recommendation[] = [];
+  const taken = new Set<string>();
+  for (let i = 0; i < ranked.length && i < size; i++) {
+    const entry = ranked[i] as Scored;
+    items.push({ productId: entry.productId, score: entry.score, reason: reasonOf(entry.best) });
+    taken.add(entry.productId);
+  }
+  if (items.length >= size) return items;
 
-  const taken = new Set(items.map((item) => item.productId));
   const fill = popular.filter((p) => p.score > 0 && !owned.has(p.productId) && !taken.has(p.productId));
-  const top = Math.max(0, ...fill.map((p) => p.score));
+  let top = 0;
+  for (const p of fill) if (p.score > top) top = p.score;
   const floor = items.length > 0 ? (items.at(-1) as Recommendation).score : 2;
   const filled = fill
     .map((p) => ({ productId: p.productId, score: round((floor / 2) * (p.score / top)), reason: POPULAR_REASON }))
@@ -87,17 +103,19 @@ export function sameItems(a: readonly Recommendation[], b: readonly Recommendati
 
 type Term = { value: number; kind: PairKind; sourceId: string };
 
-function isStronger(a: Term, b: Term): boolean {
-  if (a.value !== b.value) return a.value > b.value;
-  if (a.kind !== b.kind) return a.kind === 'bought';
-  return a.sourceId < b.sourceId;
+type Scored = { productId: string; sum: number; score: number; best: Term };
+
+function isStronger(value: number, kind: PairKind, sourceId: string, than: Term): boolean {
+  if (value !== than.value) return value > than.value;
+  if (kind !== than.kind) return kind === 'bought';
+  return sourceId < than.sourceId;
 }
 
 function reasonOf(term: Term): string {
   return `Often ${term.kind} with ${term.sourceId}`;
 }
 
-function byScoreThenId(a: Recommendation, b: Recommendation): number {
+function byScoreThenId(a: { productId: string; score: number }, b: { productId: string; score: number }): number {
   if (a.score !== b.score) return b.score - a.score;
   return a.productId < b.productId ? -1 : a.productId > b.productId ? 1 : 0;
 }
