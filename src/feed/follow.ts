@@ -105,6 +105,9 @@ export function createFeed(options: FeedOptions): Feed {
 /** Full replay pages kept for subscribers resuming from the same cursor, and for how long. */
 const KEPT_PAGES = 64;
 const KEPT_PAGE_MS = 5000;
+/** Re-reads while rows are held back behind an open transaction: 10 ms, doubling up to 200 ms. */
+const RETRY_MIN_MS = 10;
+const RETRY_MAX_MS = 200;
 
 class Tailer<Item extends FeedItem, Filter> {
   readonly subscribers = new Set<Subscription<Item, Filter>>();
@@ -120,6 +123,8 @@ class Tailer<Item extends FeedItem, Filter> {
   private again = false;
   private timer: NodeJS.Timeout | null = null;
   private retry: NodeJS.Timeout | null = null;
+  /** Grows while rows stay held back (a long transaction), so waiting costs few reads. */
+  private retryDelayMs = RETRY_MIN_MS;
   private unsubscribe: (() => void) | null = null;
   private closed = false;
 
@@ -231,7 +236,9 @@ class Tailer<Item extends FeedItem, Filter> {
           // Nobody listens: skip ahead instead of reading rows for no one, unless somebody
           // joined meanwhile (they start at the old head and must be offered what follows).
           const { txId, seq, heldBack } = await readHead(this.options.db, this.source.table);
-          if (heldBack) this.retrySoon(); // someone may join and wait for those rows
+          if (heldBack)
+            this.retrySoon(); // someone may join and wait for those rows
+          else this.retryDelayMs = RETRY_MIN_MS;
           if (this.subscribers.size === 0) {
             this.head = { txId, seq };
             this.options.onCaughtUp?.(this.source.topic, readStartedAt, false);
@@ -247,7 +254,10 @@ class Tailer<Item extends FeedItem, Filter> {
         }
         if (page.items.length === this.options.replayPageSize) this.again = true;
         else if (page.heldBack) this.retrySoon();
-        else this.options.onCaughtUp?.(this.source.topic, readStartedAt, true);
+        else {
+          this.retryDelayMs = RETRY_MIN_MS;
+          this.options.onCaughtUp?.(this.source.topic, readStartedAt, true);
+        }
       } while (this.again && !this.closed);
     } catch (error) {
       // The database may be restarting; the timer tries again, and no position was skipped.
@@ -261,8 +271,9 @@ class Tailer<Item extends FeedItem, Filter> {
     this.retry = setTimeout(() => {
       this.retry = null;
       this.wake();
-    }, 10);
+    }, this.retryDelayMs);
     this.retry.unref();
+    this.retryDelayMs = Math.min(this.retryDelayMs * 2, RETRY_MAX_MS);
   }
 
   async close(): Promise<void> {
