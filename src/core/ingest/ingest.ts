@@ -16,7 +16,7 @@ import { InvalidInput, LimitExceeded } from '../errors.js';
 import { storeDeadLetters } from './dead-letters.js';
 import { createGroupCommit } from './group-commit.js';
 import type { IngestReport, Rejection } from './rejections.js';
-import { validateActivityEvent, validateBatch } from './validate.js';
+import { type Validated, validateActivityEvent, validateBatch } from './validate.js';
 
 /**
  * A stream that derives facts from newly stored activity (stock, sales windows,
@@ -36,19 +36,39 @@ export type IngestOptions = {
 };
 
 export function createActivityIngest(options: IngestOptions) {
+  return createBatchIngest({
+    maxBatchSize: options.maxBatchSize,
+    maxInFlight: options.maxInFlight,
+    validator: () => {
+      const context = { defaultCurrency: options.defaultCurrency, now: options.clock.now() };
+      return (input: ActivityEventInput, index) => validateActivityEvent(input, index, context);
+    },
+    commit: (batches) => storeActivityGroup(options, batches),
+  });
+}
+
+/**
+ * The shape every ingest stream shares: check the batch's size, validate it on its own (its
+ * indexes, its in-batch duplicates), then hand it to group commit, which stores it with the
+ * batches waiting alongside it in one transaction (`commit`).
+ */
+export function createBatchIngest<Input, Event extends { eventId: string }>(options: {
+  maxBatchSize: number;
+  maxInFlight?: number;
+  /** Called once per batch: the validation of one input, with this batch's context (its "now"). */
+  validator: () => (input: Input, index: number) => Validated<Event>;
+  commit: (batches: readonly ValidatedBatch<Event>[]) => Promise<IngestReport[]>;
+}): (inputs: readonly Input[]) => Promise<IngestReport> {
   const store = createGroupCommit({
     maxInFlight: options.maxInFlight,
     maxGroupSize: options.maxBatchSize,
-    sizeOf: (batch: ValidatedBatch<NewActivityEvent>) => batch.inputs.length,
-    commit: (batches) => storeActivityGroup(options, batches),
+    sizeOf: (batch: ValidatedBatch<Event>) => batch.inputs.length,
+    commit: options.commit,
     isolates: causedByOneBatch,
   });
-
-  return async function ingestActivity(inputs: readonly ActivityEventInput[]): Promise<IngestReport> {
+  return async (inputs) => {
     checkBatchSize(inputs.length, options.maxBatchSize);
-    const context = { defaultCurrency: options.defaultCurrency, now: options.clock.now() };
-    const validated = validateBatch(inputs, (input, index) => validateActivityEvent(input, index, context));
-    return store({ inputs, ...validated });
+    return store({ inputs, ...validateBatch(inputs, options.validator()) });
   };
 }
 

@@ -7,16 +7,9 @@ import { withTransaction } from '../../db/transaction.js';
 import type { Fanout } from '../../feed/fanout.js';
 import type { Clock } from '../clock.js';
 import { storeDeadLetters } from '../ingest/dead-letters.js';
-import { createGroupCommit } from '../ingest/group-commit.js';
-import {
-  causedByOneBatch,
-  checkBatchSize,
-  mergeBatches,
-  reportBatches,
-  type ValidatedBatch,
-} from '../ingest/ingest.js';
+import { createBatchIngest, mergeBatches, reportBatches, type ValidatedBatch } from '../ingest/ingest.js';
 import type { IngestReport } from '../ingest/rejections.js';
-import { validateBatch, validateInventoryEvent } from '../ingest/validate.js';
+import { validateInventoryEvent } from '../ingest/validate.js';
 import { insertInventoryEvents } from './record.js';
 import { applyStockChanges, lockStockLevels } from './stock.js';
 import type { InventoryEventInput, NewInventoryEvent, StockChange } from './types.js';
@@ -32,20 +25,15 @@ export type InventoryIngestOptions = {
 };
 
 export function createInventoryIngest(options: InventoryIngestOptions) {
-  const store = createGroupCommit({
+  return createBatchIngest({
+    maxBatchSize: options.maxBatchSize,
     maxInFlight: options.maxInFlight,
-    maxGroupSize: options.maxBatchSize,
-    sizeOf: (batch: ValidatedBatch<NewInventoryEvent>) => batch.inputs.length,
+    validator: () => {
+      const now = options.clock.now();
+      return (input: InventoryEventInput, index) => validateInventoryEvent(input, index, { now });
+    },
     commit: (batches) => storeInventoryGroup(options, batches),
-    isolates: causedByOneBatch,
   });
-
-  return async function ingestInventory(inputs: readonly InventoryEventInput[]): Promise<IngestReport> {
-    checkBatchSize(inputs.length, options.maxBatchSize);
-    const now = options.clock.now();
-    const validated = validateBatch(inputs, (input, index) => validateInventoryEvent(input, index, { now }));
-    return store({ inputs, ...validated });
-  };
 }
 
 async function storeInventoryGroup(
