@@ -236,8 +236,8 @@ class Tailer<Item extends FeedItem, Filter> {
           // Nobody listens: skip ahead instead of reading rows for no one, unless somebody
           // joined meanwhile (they start at the old head and must be offered what follows).
           const { txId, seq, heldBack } = await readHead(this.options.db, this.source.table);
-          if (heldBack)
-            this.retrySoon(); // someone may join and wait for those rows
+          // Rows held back: someone may join and wait for them, so look again soon.
+          if (heldBack) this.retrySoon();
           else this.retryDelayMs = RETRY_MIN_MS;
           if (this.subscribers.size === 0) {
             this.head = { txId, seq };
