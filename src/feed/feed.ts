@@ -50,7 +50,7 @@ export type FeedPage<Item> = {
   heldBack: boolean;
 };
 
-const HORIZON = `(
+export const HORIZON = `(
   WITH s AS (SELECT pg_current_snapshot() AS snap)
   SELECT coalesce(
     (SELECT min(xip::text::bigint)

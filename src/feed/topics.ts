@@ -5,7 +5,9 @@ export const FEED_TOPICS = ['activity:event', 'inventory:warning', 'sales:window
 // Wake-ups for background work rather than for subscribers: there is no feed table behind them,
 // so they are kept out of FEED_TOPICS (metrics and subscriber counts iterate over that list).
 // 'recommendations:rebuild': shoppers were queued in recommendation_rebuilds; build their lists.
-export const WORK_TOPICS = ['recommendations:rebuild'] as const;
+// 'inventory:event': inventory events were appended to the log (the activity log's wake-up is
+// its feed topic, 'activity:event'). 'processing:checkpoint': a processor committed a batch.
+export const WORK_TOPICS = ['recommendations:rebuild', 'inventory:event', 'processing:checkpoint'] as const;
 
 /** Anything a wake-up may name: a feed table's topic or a work topic. */
 export type FeedTopic = (typeof FEED_TOPICS)[number] | (typeof WORK_TOPICS)[number];
