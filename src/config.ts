@@ -41,6 +41,14 @@ export type Config = Readonly<{
     /** "Popular right now" sums the actions of this many hourly buckets, the current one included. */
     popularWindowHours: number;
   }>;
+  processing: Readonly<{
+    /** Events a processor applies in one transaction at most, per log. */
+    batchSize: number;
+    /** Backstop for a lost wake-up, and how often a process that does not own a processor looks again. */
+    pollIntervalMs: number;
+    /** How long a mutation with ack PROCESSED waits for the processors before PROCESSING_TIMEOUT. */
+    processedTimeoutMs: number;
+  }>;
   feed: Readonly<{
     /** Items a subscriber of an event stream may have waiting before it must resync. */
     subscriberQueueLimit: number;
@@ -138,6 +146,11 @@ export function loadConfig(env: Env = process.env): Config {
       lowStockThreshold: read.int('LOW_STOCK_THRESHOLD', 10, { min: 0 }),
     },
     recommendations: readRecommendations(read, problems),
+    processing: {
+      batchSize: read.int('PROCESSOR_BATCH_SIZE', 5000, { min: 1, max: 100_000 }),
+      pollIntervalMs: read.int('PROCESSOR_POLL_INTERVAL_MS', 1000, { min: 10 }),
+      processedTimeoutMs: read.int('PROCESSED_ACK_TIMEOUT_MS', 10_000, { min: 10 }),
+    },
     feed: {
       subscriberQueueLimit: read.int('SUBSCRIBER_QUEUE_LIMIT', 1000, { min: 1 }),
       replayPageSize: read.int('REPLAY_PAGE_SIZE', 500, { min: 1, max: 10_000 }),

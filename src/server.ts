@@ -45,7 +45,8 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
   const handle = async (req: IncomingMessage, res: ServerResponse, running: Running) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/health') return send(res, health(stopping));
-    if (path === '/ready') return send(res, await readiness(running.db.pool, stopping));
+    if (path === '/ready')
+      return send(res, await readiness(running.db.pool, stopping, () => running.core.processorLag()));
     if (path === '/metrics') {
       res.writeHead(200, { 'content-type': running.metrics.registry.contentType });
       return res.end(await running.metrics.registry.metrics());
@@ -140,7 +141,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         observe: (topic, seconds) => metrics.commitToPublish.observe({ stream: streamOf(topic) }, seconds),
         isFollowed: (topic) => (feed.subscriberCounts().get(topic) ?? 0) > 0,
       });
-      metrics.watch({ pool: db.pool, subscribers: () => feed.subscriberCounts() });
+
       const core = createCore({
         db,
         feed,
@@ -155,12 +156,17 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         clock,
         config,
         log: log.child({ part: 'recommendations' }),
+        onBatch: (processor, events, ms) => {
+          metrics.processedEvents.inc({ processor }, events);
+          metrics.processorBatchSeconds.observe({ processor }, ms / 1000);
+        },
         onIngested: (stream, report) => {
           metrics.ingestedEvents.inc({ stream, outcome: 'accepted' }, report.accepted);
           metrics.ingestedEvents.inc({ stream, outcome: 'duplicate' }, report.duplicates);
           metrics.ingestedEvents.inc({ stream, outcome: 'rejected' }, report.errors.length);
         },
       });
+      metrics.watch({ pool: db.pool, subscribers: () => feed.subscriberCounts(), lag: () => core.processorLag() });
       const yoga = createGraphQLHandler({
         schema,
         core,
@@ -201,7 +207,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
       const host = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host;
       Object.assign(server, { url: `http://${host}:${port}/graphql`, wsUrl: `ws://${host}:${port}/graphql` });
       parts = running;
-      core.startRecommendationBuilder();
+      await core.startProcessing();
       log.info(
         { url: server.url, database: db.embedded ? `embedded (${config.db.dataDir})` : 'DATABASE_URL' },
         'shopstream listening',

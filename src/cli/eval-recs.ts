@@ -196,9 +196,11 @@ async function main(): Promise<void> {
     const feed = createFeed({ db: db.pool, fanout, log, ...config.feed });
     const core = createCore({ db, feed, fanout, clock: { now: () => NOW }, config });
     for (let i = 0; i < train.length; i += BATCH) {
-      const report = await core.ingestActivity(train.slice(i, i + BATCH));
+      const report = await core.ingestActivity(train.slice(i, i + BATCH), 'STORED');
       if (report.errors.length > 0) throw new Error(`replay rejected events: ${JSON.stringify(report.errors[0])}`);
     }
+    // The processors follow the log in large batches; wait until they have applied all of it.
+    await core.settle();
 
     // The baseline: the same popular products, minus what the shopper bought.
     const popular = await readPopular(db.pool, NOW, config.recommendations.popularWindowHours, 100);

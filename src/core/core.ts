@@ -9,25 +9,30 @@ import type { Feed } from '../feed/follow.js';
 import type { Logger } from '../log.js';
 import { activityFeed } from './activity/feed-source.js';
 import { readActivityPage } from './activity/history.js';
+import { createActivitySummariesProcessor } from './activity/processor.js';
+import { activityAppender } from './activity/record.js';
 import { type ProductMetric, readFunnel, readTopProducts, type TimeRange } from './activity/summaries.js';
 import type { ActivityEventInput, ActivityFilter } from './activity/types.js';
 import type { Clock } from './clock.js';
 import { Unavailable } from './errors.js';
 import { type IngestStream, listDeadLetters } from './ingest/dead-letters.js';
-import { createActivityIngest } from './ingest/ingest.js';
-import type { IngestReport } from './ingest/rejections.js';
+import { createLogIngest } from './ingest/ingest.js';
+import type { IngestAck, IngestReport } from './ingest/rejections.js';
+import { validateActivityEvent, validateInventoryEvent } from './ingest/validate.js';
 import { stockWarningFeed } from './inventory/feed-source.js';
-import { createInventoryIngest } from './inventory/ingest.js';
-import { createPurchaseProcessor } from './inventory/purchases.js';
+import { createInventoryProcessor } from './inventory/processor.js';
 import { checkProductIds, readStockLevels, readStockWarningPage, type StockLevelQuery } from './inventory/queries.js';
+import { inventoryAppender } from './inventory/record.js';
 import { createSetStockThreshold } from './inventory/threshold.js';
 import type { InventoryEventInput, StockWarningFilter } from './inventory/types.js';
+import type { LogName } from './processing/log.js';
+import { createProcessing } from './processing/runner.js';
 import { createRecommendationBuilder } from './recommendations/builder.js';
 import { createRecommendationsProcessor } from './recommendations/processor.js';
 import { followRecommendations, readRecommendations } from './recommendations/read.js';
-import { applySalesWindows } from './sales/aggregate.js';
 import { salesFeed } from './sales/feed-source.js';
 import { requireCurrency } from './sales/money.js';
+import { salesProcessor } from './sales/processor.js';
 import { readSalesWindows, type SalesQuery } from './sales/query.js';
 import type { SalesFilter } from './sales/types.js';
 
@@ -36,16 +41,18 @@ export type CoreOptions = {
   feed: Feed;
   fanout: Fanout;
   clock: Clock;
-  config: Pick<Config, 'ingest' | 'inventory' | 'recommendations'>;
+  config: Pick<Config, 'ingest' | 'inventory' | 'recommendations' | 'processing'>;
   /** Told the outcome of every ingest batch, for metrics. */
   onIngested?: (stream: IngestStream, report: IngestReport) => void;
-  /** For what goes wrong in the background (the recommendation builder); silent without it. */
+  /** Told after every batch a processor commits, for metrics. */
+  onBatch?: (processor: string, events: number, ms: number) => void;
+  /** For what goes wrong in the background (processors, the list builder); silent without it. */
   log?: Logger;
 };
 
 export type Core = ReturnType<typeof createCore>;
 
-export function createCore({ db, feed, fanout, clock, config, onIngested, log }: CoreOptions) {
+export function createCore({ db, feed, fanout, clock, config, onIngested, onBatch, log }: CoreOptions) {
   const writes = trackWrites();
   const reported = (stream: IngestStream) => (report: IngestReport) => {
     onIngested?.(stream, report);
@@ -53,42 +60,59 @@ export function createCore({ db, feed, fanout, clock, config, onIngested, log }:
   };
   const lists = { db: db.pool, settings: config.recommendations, now: () => clock.now() };
   const defaultThreshold = config.inventory.lowStockThreshold;
-  const ingestActivity = createActivityIngest({
+  const background = log ?? pino({ level: 'silent' });
+
+  // Ingest only appends to the log; the processors follow it (processing/runner.ts).
+  const ingestActivity = createLogIngest({
     pool: db.pool,
     fanout,
     clock,
     maxBatchSize: config.ingest.maxBatchSize,
-    defaultCurrency: config.ingest.defaultCurrency,
-    // Hot rows last: the current sales windows are shared by every batch, and a row lock is held
-    // from its statement until COMMIT, so concurrent batches wait on each other the least when
-    // they take it just before committing.
-    processors: [
-      createRecommendationsProcessor(config.recommendations),
-      createPurchaseProcessor({ defaultThreshold, clock }),
-      applySalesWindows,
-    ],
+    validate: (input: ActivityEventInput, index, now) =>
+      validateActivityEvent(input, index, { defaultCurrency: config.ingest.defaultCurrency, now }),
+    appender: activityAppender,
   });
-  // Stored lists are rebuilt after the ingest COMMIT; queries compute theirs at read time.
+  const ingestInventory = createLogIngest({
+    pool: db.pool,
+    fanout,
+    clock,
+    maxBatchSize: config.ingest.maxBatchSize,
+    validate: (input: InventoryEventInput, index, now) => validateInventoryEvent(input, index, { now }),
+    appender: inventoryAppender,
+  });
+  const processing = createProcessing({
+    pool: db.pool,
+    fanout,
+    log: background.child({ part: 'processing' }),
+    ...config.processing,
+    processors: [
+      createInventoryProcessor({ defaultThreshold, clock }),
+      salesProcessor,
+      createRecommendationsProcessor(config.recommendations),
+      createActivitySummariesProcessor(),
+    ],
+    onBatch,
+  });
+  // Stored lists are rebuilt after the processor's COMMIT; queries compute theirs at read time.
   const builder = createRecommendationBuilder({
     pool: db.pool,
     fanout,
     clock,
     settings: config.recommendations,
-    log: log ?? pino({ level: 'silent' }),
-  });
-
-  const ingestInventory = createInventoryIngest({
-    pool: db.pool,
-    fanout,
-    clock,
-    maxBatchSize: config.ingest.maxBatchSize,
-    defaultThreshold,
+    log: background,
   });
   const setStockThreshold = createSetStockThreshold({ pool: db.pool, fanout, clock, defaultThreshold });
 
+  /** Stored, then (ack PROCESSED) applied by every processor that follows `log`. */
+  const acknowledged = async (log: LogName, report: IngestReport, ack: IngestAck) => {
+    if (ack === 'PROCESSED' && report.position) await processing.waitProcessed(log, report.position);
+    return report;
+  };
+
   return {
-    ingestActivity: (events: readonly ActivityEventInput[]) =>
-      writes.run(() => ingestActivity(events).then(reported('activity'))),
+    /** Appends a batch to the activity log; answers at COMMIT (STORED) or once processed (PROCESSED). */
+    ingestActivity: (events: readonly ActivityEventInput[], ack: IngestAck = 'PROCESSED') =>
+      writes.run(() => ingestActivity(events).then(reported('activity'))).then((r) => acknowledged('activity', r, ack)),
 
     userActivity: (filter: ActivityFilter, page: { first?: number | null; after?: string | null }) =>
       readActivityPage(db.pool, filter, page),
@@ -111,8 +135,10 @@ export function createCore({ db, feed, fanout, clock, config, onIngested, log }:
     topProducts: (query: TimeRange & { by: ProductMetric; limit?: number | null; currency?: string | null }) =>
       readTopProducts(db.pool, { ...query, currency: query.currency ?? config.ingest.defaultCurrency }),
 
-    ingestInventory: (events: readonly InventoryEventInput[]) =>
-      writes.run(() => ingestInventory(events).then(reported('inventory'))),
+    ingestInventory: (events: readonly InventoryEventInput[], ack: IngestAck = 'PROCESSED') =>
+      writes
+        .run(() => ingestInventory(events).then(reported('inventory')))
+        .then((r) => acknowledged('inventory', r, ack)),
 
     setStockThreshold: (productId: string, threshold: number) =>
       writes.run(() => setStockThreshold(productId, threshold)),
@@ -136,16 +162,33 @@ export function createCore({ db, feed, fanout, clock, config, onIngested, log }:
     deadLetters: (options: { stream?: IngestStream | null; first?: number | null; before?: string | null }) =>
       listDeadLetters(db.prisma, options),
 
-    /** Keep stored recommendation lists up to date in the background (the server starts it). */
-    startRecommendationBuilder: () => builder.start(),
+    /** Follow the logs and keep stored lists up to date in the background (the server starts it). */
+    startProcessing: async () => {
+      await processing.start();
+      builder.start();
+    },
 
-    /** Build every list queued so far (for tests: the subscription lags the ingest by one build). */
+    /** Process everything logged so far, then build every list queued (tests, tools). */
+    settle: async () => {
+      await processing.settle();
+      await builder.settle();
+    },
+
+    /** Process everything logged so far, without building lists (tests of the builder). */
+    settleProcessing: () => processing.settle(),
+
+    /** Build every list queued so far (for tests: the subscription lags the processor by one build). */
     settleRecommendations: () => builder.settle(),
 
-    /** Refuse new writes, wait for the ones in flight and for the list build in progress (graceful
-     * shutdown); lists still queued are built by another process or after the restart. */
+    /** Each processor's lag behind the head of each log it follows (/ready, /metrics). */
+    processorLag: () => processing.lag(),
+
+    /** Refuse new writes, wait for the ones in flight, the batches being processed and the list
+     * build in progress (graceful shutdown); the rest is processed by another process or after
+     * the restart, from the checkpoints. */
     drain: async () => {
       await writes.drain();
+      await processing.stop();
       await builder.stop();
     },
   };

@@ -1,6 +1,7 @@
 // /metrics in Prometheus text format: one registry per server, so tests can run several.
 import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { ProcessorLag } from '../core/processing/runner.js';
 import { FEED_TOPICS, type FeedTopic } from '../feed/topics.js';
 
 export type Metrics = ReturnType<typeof createMetrics>;
@@ -9,11 +10,26 @@ export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'shopstream_process_' });
   // What the scrape-time gauges read; set by watch() once the pool and the feed exist.
-  const watched: { pool?: PoolStats; subscribers?: () => ReadonlyMap<FeedTopic, number> } = {};
+  const watched: {
+    pool?: PoolStats;
+    subscribers?: () => ReadonlyMap<FeedTopic, number>;
+    lag?: () => Promise<ProcessorLag[]>;
+  } = {};
+  // Both lag gauges are collected in one scrape: one read of the lag serves both.
+  let lagRead: { at: number; lag: Promise<ProcessorLag[]> } | null = null;
+  const currentLag = async (): Promise<ProcessorLag[]> => {
+    if (!watched.lag) return [];
+    if (!lagRead || performance.now() - lagRead.at > 500) lagRead = { at: performance.now(), lag: watched.lag() };
+    return lagRead.lag.catch(() => []);
+  };
   return {
     registry,
     /** Wires the gauges that are read on scrape (pool use, open subscriptions). */
-    watch(sources: { pool: PoolStats; subscribers: () => ReadonlyMap<FeedTopic, number> }) {
+    watch(sources: {
+      pool: PoolStats;
+      subscribers: () => ReadonlyMap<FeedTopic, number>;
+      lag?: () => Promise<ProcessorLag[]>;
+    }) {
       Object.assign(watched, sources);
     },
     /** GraphQL operations over HTTP, SSE and WebSocket (Yoga's Prometheus plugin, on this registry). */
@@ -77,6 +93,37 @@ export function createMetrics() {
       collect() {
         if (watched.pool) this.set(watched.pool.waitingCount);
       },
+    }),
+    processorLagEvents: new Gauge({
+      name: 'shopstream_processor_lag_events',
+      help: 'Events of a log that a processor has not applied yet, by processor and log.',
+      labelNames: ['processor', 'log'] as const,
+      registers: [registry],
+      async collect() {
+        for (const lag of await currentLag()) this.set({ processor: lag.processor, log: lag.log }, lag.events);
+      },
+    }),
+    processorLagSeconds: new Gauge({
+      name: 'shopstream_processor_lag_seconds',
+      help: 'Age of the oldest event a processor has not applied yet (0 when caught up), by processor and log.',
+      labelNames: ['processor', 'log'] as const,
+      registers: [registry],
+      async collect() {
+        for (const lag of await currentLag()) this.set({ processor: lag.processor, log: lag.log }, lag.seconds);
+      },
+    }),
+    processedEvents: new Counter({
+      name: 'shopstream_processed_events_total',
+      help: 'Events applied by a processor in this process, by processor.',
+      labelNames: ['processor'] as const,
+      registers: [registry],
+    }),
+    processorBatchSeconds: new Histogram({
+      name: 'shopstream_processor_batch_seconds',
+      help: 'Time a processor batch took in this process (read, apply, commit), by processor.',
+      labelNames: ['processor'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
     }),
     /** A request or socket refused by a configured limit, by limit name. */
     limitRefusals: new Counter({

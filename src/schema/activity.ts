@@ -4,7 +4,7 @@ import type { ActivityFeedItem } from '../core/activity/feed-source.js';
 import { ACTIVITY_TYPES, type ActivityType } from '../core/activity/types.js';
 import { formatMoney } from '../core/sales/money.js';
 import { builder } from './builder.js';
-import { IngestReport } from './ingest.js';
+import { IngestAck, IngestReport } from './ingest.js';
 import { connectionOf } from './pagination.js';
 
 export const ActivityTypeEnum = builder.enumType('ActivityType', { values: ACTIVITY_TYPES });
@@ -68,12 +68,19 @@ builder.mutationField('recordActivity', (t) =>
   t.field({
     type: IngestReport,
     description:
-      'Validates and stores a batch in one transaction; answers after commit. Events are reported by index when rejected.',
-    args: { events: t.arg({ type: [ActivityEventInput], required: true }) },
+      'Validates a batch and appends its valid events to the activity log in one transaction; answers at commit (ack STORED) or once every processor has applied it (ack PROCESSED, the default). Rejected events are reported by index and kept as dead letters.',
+    args: {
+      events: t.arg({ type: [ActivityEventInput], required: true }),
+      ack: t.arg({
+        type: IngestAck,
+        defaultValue: 'PROCESSED',
+        description: 'When to answer: STORED (at commit) or PROCESSED (default).',
+      }),
+    },
     authScopes: { ingest: true },
-    resolve: (_root, { events }, { core, admitIngest }) => {
+    resolve: (_root, { events, ack }, { core, admitIngest }) => {
       admitIngest(events.length);
-      return core.ingestActivity(events);
+      return core.ingestActivity(events, ack ?? 'PROCESSED');
     },
   }),
 );

@@ -1,5 +1,6 @@
-// Admin history that is not a stream of its own: the dead-letter list.
+// Admin views that are not a stream of their own: the dead-letter list and the processors' lag.
 import type { DeadLetter as DeadLetterShape } from '../core/ingest/dead-letters.js';
+import type { ProcessorLag as CoreProcessorLag } from '../core/processing/runner.js';
 import { builder } from './builder.js';
 
 const IngestStreamEnum = builder.enumType('IngestStream', { values: ['activity', 'inventory'] as const });
@@ -29,5 +30,28 @@ builder.queryField('deadLetters', (t) =>
     },
     authScopes: { admin: true },
     resolve: (_root, { stream, first, before }, { core }) => core.deadLetters({ stream, first, before }),
+  }),
+);
+
+const ProcessorLag = builder.objectRef<CoreProcessorLag>('ProcessorLag').implement({
+  description: 'How far one processor is behind the head of one log it follows.',
+  fields: (t) => ({
+    processor: t.exposeString('processor', {
+      description: 'inventory, sales, recommendations or activity-summaries.',
+    }),
+    log: t.exposeString('log', { description: 'activity or inventory.' }),
+    events: t.exposeInt('events', { description: 'Events of the log it has not applied yet.' }),
+    seconds: t.exposeFloat('seconds', {
+      description: 'Age of the oldest event it has not applied yet; 0 when caught up.',
+    }),
+  }),
+});
+
+builder.queryField('processors', (t) =>
+  t.field({
+    type: [ProcessorLag],
+    description: 'Each processor and its lag behind the event log (also in /ready and /metrics).',
+    authScopes: { staff: true },
+    resolve: (_root, _args, { core }) => core.processorLag(),
   }),
 );

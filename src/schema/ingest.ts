@@ -1,6 +1,21 @@
 // What every ingest mutation answers: counts, and one error per rejected event.
-import type { Rejection, IngestReport as Report } from '../core/ingest/rejections.js';
+import type { INGEST_ACKS, Rejection, IngestReport as Report } from '../core/ingest/rejections.js';
+import { encodeCursor } from '../feed/cursor.js';
 import { builder } from './builder.js';
+
+export const IngestAck = builder.enumType('IngestAck', {
+  description: 'When a mutation answers.',
+  values: {
+    STORED: {
+      description:
+        'At commit: the events are durable in the log; processing follows within milliseconds (see position).',
+    },
+    PROCESSED: {
+      description:
+        'Once every processor has passed the batch: queries reflect it. Answers PROCESSING_TIMEOUT (the batch stays stored) when processing is stuck longer than PROCESSED_ACK_TIMEOUT_MS.',
+    },
+  } satisfies Record<(typeof INGEST_ACKS)[number], unknown>,
+});
 
 export const IngestError = builder.objectRef<Rejection>('IngestError').implement({
   fields: (t) => ({
@@ -13,12 +28,21 @@ export const IngestError = builder.objectRef<Rejection>('IngestError').implement
 
 export const IngestReport = builder.objectRef<Report>('IngestReport').implement({
   fields: (t) => ({
-    accepted: t.exposeInt('accepted', { description: 'Stored and processed now.' }),
-    duplicates: t.exposeInt('duplicates', { description: 'Seen before (same eventId); nothing changed.' }),
+    accepted: t.exposeInt('accepted', { description: 'Stored (and, with ack PROCESSED, processed).' }),
+    duplicates: t.exposeInt('duplicates', {
+      description: 'Seen before (same eventId, same content); nothing changed.',
+    }),
     errors: t.field({
       type: [IngestError],
-      description: 'Rejected; nothing of these was stored (they are kept as dead letters).',
+      description:
+        'Rejected (including EVENT_ID_CONFLICT: same eventId, other content); nothing of these was stored (they are kept as dead letters).',
       resolve: (report) => report.errors,
+    }),
+    position: t.string({
+      nullable: true,
+      description:
+        'Log position of the batch: derived state has caught up with the batch once every processor has passed it. Null when no event was valid.',
+      resolve: (report) => (report.position ? encodeCursor(report.position) : null),
     }),
   }),
 });

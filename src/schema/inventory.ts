@@ -7,7 +7,7 @@ import {
   type StockWarningKind,
 } from '../core/inventory/types.js';
 import { builder } from './builder.js';
-import { IngestReport } from './ingest.js';
+import { IngestAck, IngestReport } from './ingest.js';
 import { connectionOf } from './pagination.js';
 
 const StockWarningKindEnum = builder.enumType('StockWarningKind', { values: STOCK_WARNING_KINDS });
@@ -69,12 +69,19 @@ builder.mutationField('recordInventory', (t) =>
   t.field({
     type: IngestReport,
     description:
-      'Validates, stores and applies a batch in one transaction, in batch order; answers after commit. Rejected events are reported by index.',
-    args: { events: t.arg({ type: [InventoryEventInput], required: true }) },
+      'Validates a batch and appends its valid events to the inventory log in one transaction; answers at commit (ack STORED) or once stock levels and warnings reflect it (ack PROCESSED, the default). Levels follow event time: a count at T is the level as of T. Rejected events are reported by index.',
+    args: {
+      events: t.arg({ type: [InventoryEventInput], required: true }),
+      ack: t.arg({
+        type: IngestAck,
+        defaultValue: 'PROCESSED',
+        description: 'When to answer: STORED (at commit) or PROCESSED (default).',
+      }),
+    },
     authScopes: { ingest: true },
-    resolve: (_root, { events }, { core, admitIngest }) => {
+    resolve: (_root, { events, ack }, { core, admitIngest }) => {
       admitIngest(events.length);
-      return core.ingestInventory(events);
+      return core.ingestInventory(events, ack ?? 'PROCESSED');
     },
   }),
 );

@@ -58,9 +58,11 @@ const act = (userId: string, type: ActivityType, productId: string, occurredAt?:
   ...(occurredAt ? { occurredAt: occurredAt.toISOString() } : {}),
 });
 
+/** Appends to the log and lets the processors apply it (this core's, which builds no lists unless started). */
 async function ingest(core: Core, events: ActivityEventInput[]): Promise<void> {
-  const report = await core.ingestActivity(events);
+  const report = await core.ingestActivity(events, 'STORED');
   expect(report).toMatchObject({ accepted: events.length, errors: [] });
+  await core.settleProcessing();
 }
 
 async function queued(users?: string[]): Promise<string[]> {
@@ -125,7 +127,7 @@ describe('recommendation builder', () => {
     await stuck.query('BEGIN');
     await stuck.query('SELECT id FROM recommendation_rebuilds FOR UPDATE');
     const later = makeCore();
-    later.startRecommendationBuilder();
+    await later.startProcessing();
     await later.settleRecommendations();
     expect(new Set(await queued(users))).toEqual(new Set(users));
     expect((await storedLists(users)).get('crash-idle')).toEqual([{ productId: 'stale', score: 1, reason: 'old' }]);

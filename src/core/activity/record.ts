@@ -5,19 +5,57 @@
 // Rows are inserted in eventId order, so that two batches with overlapping ids wait for each
 // other's unique-index entries in the same order instead of deadlocking; their seq values are
 // taken first, in batch order, so that the feed still lists a batch in the order it was sent.
-import type { Tx } from '../../db/transaction.js';
+import type { Queryable } from '../../feed/feed.js';
+import type { LogAppender, Logged } from '../ingest/ingest.js';
+import { activityLog } from './log.js';
 import type { NewActivityEvent } from './types.js';
 
 export type InsertedActivityEvent = NewActivityEvent & { txId: bigint; seq: bigint };
 
+/** How recordActivity appends to the activity log. */
+export const activityAppender: LogAppender<NewActivityEvent> = {
+  stream: 'activity',
+  topic: 'activity:event',
+  insert: async (db, events) =>
+    (await insertActivityEvents(db, events)).map((e) => ({
+      eventId: e.eventId,
+      position: { txId: e.txId, seq: e.seq },
+    })),
+  async readStored(db, eventIds) {
+    const { rows } = await db.query(
+      `SELECT ${activityLog.columns}, t.tx_id, t.seq FROM activity_events t WHERE t.event_id = ANY($1::text[])`,
+      [eventIds],
+    );
+    return new Map(
+      rows.map((row) => {
+        const event = activityLog.toEvent(row);
+        return [
+          event.eventId,
+          { ...event, position: { txId: event.txId, seq: event.seq } } as NewActivityEvent & Logged,
+        ];
+      }),
+    );
+  },
+  sameContent: (stored, resent) =>
+    stored.userId === resent.userId &&
+    stored.type === resent.type &&
+    stored.productId === resent.productId &&
+    stored.quantity === resent.quantity &&
+    stored.unitPriceMinor === resent.unitPriceMinor &&
+    stored.currency === resent.currency &&
+    stored.orderId === resent.orderId &&
+    // A resend that leaves occurredAt out gets a new arrival time: compare only what was sent.
+    (resent.timeDefaulted === true || stored.occurredAt.getTime() === resent.occurredAt.getTime()),
+};
+
 export async function insertActivityEvents(
-  tx: Tx,
+  db: Queryable,
   events: readonly NewActivityEvent[],
 ): Promise<InsertedActivityEvent[]> {
   if (events.length === 0) return [];
   // One round trip: the batch's seq values are taken, sorted, and matched to the events by their
   // position in the batch (ord), while the rows themselves go in in eventId order.
-  const { rows } = await tx.query<{ event_id: string; tx_id: string; seq: string }>(
+  const { rows } = await db.query<{ event_id: string; tx_id: string; seq: string }>(
     `WITH taken AS (
        SELECT row_number() OVER (ORDER BY s) AS ord, s AS seq
          FROM (SELECT nextval(pg_get_serial_sequence('activity_events', 'seq')) AS s

@@ -27,6 +27,8 @@ export type NewActivityEvent = {
   currency: string | null;
   orderId: string | null;
   occurredAt: Date;
+  /** occurredAt was not sent (it is the arrival time): a resend is compared without it. */
+  timeDefaulted?: boolean;
 };
 
 /** A stored event with its place in the activity feed. */

@@ -1,95 +1,78 @@
-// Ingest: validate, de-duplicate, and store a batch in ONE transaction together with every
-// fact derived from it and the feed rows; wake the feed's readers only after COMMIT.
+// Ingest appends to the log, and nothing more: validate a batch, store its valid events in the
+// stream's event table with de-duplication, keep its rejections as dead letters, commit, answer.
+// Nothing derived is computed here: the processors follow the log (../processing/runner.ts).
 // So an answered mutation is durable (invariant 1), a repeated eventId changes nothing
-// (invariant 2), and a rejected event is reported and dead-lettered, never half-applied (7).
+// (invariant 2), and a rejected event is reported and dead-lettered, never stored (7).
 //
-// Batches that arrive while transactions are in flight share the next one (group-commit.ts):
-// each is still checked, validated and reported on its own, as if stored one after another.
+// Batches that arrive while appends are in flight share the next one (group-commit.ts). The
+// common group is ONE statement (INSERT … ON CONFLICT DO NOTHING, atomic on its own); dead
+// letters add a transaction around two, and resent eventIds one read to compare their content.
 import type pg from 'pg';
-import { type Tx, withTransaction } from '../../db/transaction.js';
+import { withTransaction } from '../../db/transaction.js';
+import type { Position } from '../../feed/cursor.js';
 import type { Fanout } from '../../feed/fanout.js';
+import type { Queryable } from '../../feed/feed.js';
 import type { FeedTopic } from '../../feed/topics.js';
-import { type InsertedActivityEvent, insertActivityEvents } from '../activity/record.js';
-import type { ActivityEventInput, NewActivityEvent } from '../activity/types.js';
 import type { Clock } from '../clock.js';
 import { InvalidInput, LimitExceeded } from '../errors.js';
-import { storeDeadLetters } from './dead-letters.js';
+import { maxPosition } from '../processing/log.js';
+import { type IngestStream, storeDeadLetters } from './dead-letters.js';
 import { createGroupCommit } from './group-commit.js';
 import type { IngestReport, Rejection } from './rejections.js';
-import { type Validated, validateActivityEvent, validateBatch } from './validate.js';
+import { conflict, type Validated, validateBatch } from './validate.js';
 
-/**
- * A stream that derives facts from newly stored activity (stock, sales windows,
- * recommendations). Runs inside the batch's transaction; returns the feed topics it wrote to.
- */
-export type ActivityProcessor = (tx: Tx, events: readonly InsertedActivityEvent[]) => Promise<FeedTopic[]>;
+/** An event as the log stored it. */
+export type Logged = { eventId: string; position: Position };
 
-export type IngestOptions = {
+/** How one stream appends to its log: each stream declares its own (core/<stream>/record.ts). */
+export type LogAppender<Event extends { eventId: string }> = {
+  stream: IngestStream;
+  /** Published after COMMIT: wakes the stream's processors and feed readers, here and elsewhere. */
+  topic: FeedTopic;
+  /** Stores the events whose eventId is new, in one statement; returns those it stored. */
+  insert(db: Queryable, events: readonly Event[]): Promise<Logged[]>;
+  /** The stored events with these eventIds, for comparing a resent event with the original. */
+  readStored(db: Queryable, eventIds: readonly string[]): Promise<Map<string, Event & Logged>>;
+  /** Same content: a resend is a duplicate. Otherwise the eventId was reused: EVENT_ID_CONFLICT. */
+  sameContent(stored: Event, resent: Event): boolean;
+};
+
+export type LogIngestOptions<Input, Event extends { eventId: string }> = {
   pool: pg.Pool;
   fanout: Fanout;
   clock: Clock;
   maxBatchSize: number;
-  defaultCurrency: string;
-  processors: readonly ActivityProcessor[];
-  /** Ingest transactions at once in this process (default DEFAULT_MAX_IN_FLIGHT); the rest group up. */
+  /** Appends at once in this process (default DEFAULT_MAX_IN_FLIGHT); the rest group up. */
   maxInFlight?: number;
+  /** The validation of one input, with this batch's "now". */
+  validate: (input: Input, index: number, now: Date) => Validated<Event>;
+  appender: LogAppender<Event>;
 };
-
-export function createActivityIngest(options: IngestOptions) {
-  return createBatchIngest({
-    maxBatchSize: options.maxBatchSize,
-    maxInFlight: options.maxInFlight,
-    validator: () => {
-      const context = { defaultCurrency: options.defaultCurrency, now: options.clock.now() };
-      return (input: ActivityEventInput, index) => validateActivityEvent(input, index, context);
-    },
-    commit: (batches) => storeActivityGroup(options, batches),
-  });
-}
 
 /**
  * The shape every ingest stream shares: check the batch's size, validate it on its own (its
- * indexes, its in-batch duplicates), then hand it to group commit, which stores it with the
- * batches waiting alongside it in one transaction (`commit`).
+ * indexes, its in-batch duplicates and conflicts), then hand it to group commit, which appends it
+ * with the batches waiting alongside it.
  */
-export function createBatchIngest<Input, Event extends { eventId: string }>(options: {
-  maxBatchSize: number;
-  maxInFlight?: number;
-  /** Called once per batch: the validation of one input, with this batch's context (its "now"). */
-  validator: () => (input: Input, index: number) => Validated<Event>;
-  commit: (batches: readonly ValidatedBatch<Event>[]) => Promise<IngestReport[]>;
-}): (inputs: readonly Input[]) => Promise<IngestReport> {
+export function createLogIngest<Input, Event extends { eventId: string }>(
+  options: LogIngestOptions<Input, Event>,
+): (inputs: readonly Input[]) => Promise<IngestReport> {
   const store = createGroupCommit({
     maxInFlight: options.maxInFlight,
     maxGroupSize: options.maxBatchSize,
     sizeOf: (batch: ValidatedBatch<Event>) => batch.inputs.length,
-    commit: options.commit,
+    commit: (batches: readonly ValidatedBatch<Event>[]) => appendGroup(options, batches),
     isolates: causedByOneBatch,
   });
+  const { sameContent } = options.appender;
   return async (inputs) => {
     checkBatchSize(inputs.length, options.maxBatchSize);
-    return store({ inputs, ...validateBatch(inputs, options.validator()) });
+    const now = options.clock.now();
+    return store({
+      inputs,
+      ...validateBatch(inputs, (input, index) => options.validate(input, index, now), sameContent),
+    });
   };
-}
-
-async function storeActivityGroup(
-  options: IngestOptions,
-  batches: readonly ValidatedBatch<NewActivityEvent>[],
-): Promise<IngestReport[]> {
-  const { events, owners } = mergeBatches(batches);
-  const { inserted, topics } = await withTransaction(options.pool, async (tx) => {
-    await storeDeadLetters(tx, 'activity', batches);
-    const inserted = await insertActivityEvents(tx, events);
-    const topics = new Set<FeedTopic>(inserted.length > 0 ? ['activity:event'] : []);
-    for (const process of options.processors) {
-      if (inserted.length === 0) break;
-      for (const topic of await process(tx, inserted)) topics.add(topic);
-    }
-    return { inserted, topics };
-  });
-  // After COMMIT only: a reader woken now finds the rows.
-  for (const topic of topics) options.fanout.publish(topic);
-  return reportBatches(batches, owners, inserted);
 }
 
 /** One caller's batch, validated on its own: indexes in `errors` point into its `inputs`. */
@@ -98,52 +81,128 @@ export type ValidatedBatch<Event> = {
   errors: Rejection[];
   /** Its valid events, without the ones repeated inside the batch (counted in `duplicates`). */
   valid: Event[];
+  /** Where each of `valid` stands in `inputs`. */
+  indexes: number[];
   duplicates: number;
 };
 
+async function appendGroup<Input, Event extends { eventId: string }>(
+  options: LogIngestOptions<Input, Event>,
+  batches: readonly ValidatedBatch<Event>[],
+): Promise<IngestReport[]> {
+  const { appender, pool } = options;
+  const { events, owners } = mergeBatches(batches, appender.sameContent);
+  const rejected = batches.some((b) => b.errors.length > 0);
+  // One atomic statement when there is nothing to dead-letter: no BEGIN, no COMMIT round trips.
+  const inserted = !rejected
+    ? await appender.insert(pool, events)
+    : await withTransaction(pool, async (tx) => {
+        await storeDeadLetters(tx, appender.stream, batches);
+        return appender.insert(tx, events);
+      });
+  const logged = new Map(inserted.map((e) => [e.eventId, e.position]));
+
+  // Resent eventIds: the same content is a duplicate, other content a conflict (never stored).
+  const conflicts: ValidatedBatch<Event>[] = [];
+  if (inserted.length < events.length) {
+    const resent = events.filter((e) => !logged.has(e.eventId));
+    const stored = await appender.readStored(
+      pool,
+      resent.map((e) => e.eventId),
+    );
+    for (const event of resent) {
+      const original = stored.get(event.eventId);
+      if (!original) continue; // cannot happen: ON CONFLICT skipped it, so a committed row exists
+      const owner = owners.get(event.eventId) as { batch: number; index: number };
+      if (appender.sameContent(original, event)) {
+        logged.set(event.eventId, original.position);
+        continue;
+      }
+      const batch = batches[owner.batch] as ValidatedBatch<Event>;
+      batch.errors.push(
+        conflict(owner.index, event.eventId, `position ${original.position.txId}:${original.position.seq} of the log`),
+      );
+      conflicts.push({ ...batch, errors: batch.errors.slice(-1) });
+    }
+    if (conflicts.length > 0) await withTransaction(pool, (tx) => storeDeadLetters(tx, appender.stream, conflicts));
+  }
+  // After COMMIT only: a reader woken now finds the rows.
+  if (inserted.length > 0) options.fanout.publish(appender.topic);
+  return reportBatches(batches, owners, new Set(inserted.map((e) => e.eventId)), logged);
+}
+
 /**
- * The valid events of a group in arrival order (batch 1's, then batch 2's, …), so the feed lists
- * them as they came. The first batch to name an eventId owns it; a later one in the group gets
- * it as a duplicate, exactly as if the batches had been stored one after another.
+ * The valid events of a group in arrival order (batch 1's, then batch 2's, …), so the log lists
+ * them as they came. The first batch to name an eventId owns it; a later one in the group gets it
+ * as a duplicate (same content) or a conflict (other content), exactly as if the batches had been
+ * stored one after another. Conflicts are added to their batch's errors.
  */
 export function mergeBatches<Event extends { eventId: string }>(
   batches: readonly ValidatedBatch<Event>[],
-): { events: Event[]; owners: Map<string, number> } {
+  sameContent: (a: Event, b: Event) => boolean,
+): { events: Event[]; owners: Map<string, { batch: number; index: number }> } {
   const events: Event[] = [];
-  const owners = new Map<string, number>();
+  const owners = new Map<string, { batch: number; index: number }>();
+  const firsts = new Map<string, Event>();
   batches.forEach((batch, owner) => {
-    for (const event of batch.valid) {
-      if (owners.has(event.eventId)) continue;
-      owners.set(event.eventId, owner);
-      events.push(event);
+    const keep: boolean[] = [];
+    batch.valid.forEach((event, i) => {
+      const index = batch.indexes[i] as number;
+      const first = firsts.get(event.eventId);
+      if (!first) {
+        firsts.set(event.eventId, event);
+        owners.set(event.eventId, { batch: owner, index });
+        events.push(event);
+        keep.push(true);
+        return;
+      }
+      if (sameContent(first, event)) {
+        keep.push(true); // a duplicate of the earlier batch's event
+        return;
+      }
+      const earlier = owners.get(event.eventId) as { batch: number; index: number };
+      batch.errors.push(conflict(index, event.eventId, `index ${earlier.index} of a batch sent at the same time`));
+      keep.push(false);
+    });
+    if (keep.includes(false)) {
+      batch.indexes = batch.indexes.filter((_, i) => keep[i]);
+      batch.valid = batch.valid.filter((_, i) => keep[i]);
     }
   });
   return { events, owners };
 }
 
-/** Each batch's report: its events the group's INSERT stored are accepted, its other valid ones duplicates. */
+/**
+ * Each batch's report: its events this group stored are accepted, its other valid ones are
+ * duplicates; its position is the last log position of its events, stored now or before.
+ */
 export function reportBatches(
-  batches: readonly ValidatedBatch<unknown>[],
-  owners: ReadonlyMap<string, number>,
-  inserted: readonly { eventId: string }[],
+  batches: readonly ValidatedBatch<{ eventId: string }>[],
+  owners: ReadonlyMap<string, { batch: number }>,
+  inserted: ReadonlySet<string>,
+  logged: ReadonlyMap<string, Position>,
 ): IngestReport[] {
-  const accepted = batches.map(() => 0);
-  for (const { eventId } of inserted) {
-    const owner = owners.get(eventId) as number;
-    accepted[owner] = (accepted[owner] as number) + 1;
-  }
-  return batches.map((batch, i) => ({
-    accepted: accepted[i] as number,
-    duplicates: batch.duplicates + batch.valid.length - (accepted[i] as number),
-    errors: batch.errors,
-  }));
+  return batches.map((batch, i) => {
+    let accepted = 0;
+    let duplicates = batch.duplicates;
+    let position: Position | null = null;
+    for (const { eventId } of batch.valid) {
+      const at = logged.get(eventId);
+      if (!at) continue; // rejected as a conflict after the insert
+      if (inserted.has(eventId) && owners.get(eventId)?.batch === i) accepted++;
+      else duplicates++;
+      position = position === null ? at : maxPosition(position, at);
+    }
+    batch.errors.sort((a, b) => a.index - b.index);
+    return { accepted, duplicates, errors: batch.errors, position };
+  });
 }
 
 /**
- * Errors a batch's own events can cause inside the transaction (a stock level out of range, a
- * value PostgreSQL refuses: SQLSTATE classes 22 and 23). A group that fails with one is stored
- * again batch by batch, so only the batch at fault is refused. Anything else (the database is
- * down, a statement is broken) would fail each batch alone too, and fails the whole group.
+ * Errors a batch's own events can cause in the statement (a value PostgreSQL refuses: SQLSTATE
+ * classes 22 and 23). A group that fails with one is stored again batch by batch, so only the
+ * batch at fault is refused. Anything else (the database is down, a statement is broken) would
+ * fail each batch alone too, and fails the whole group.
  */
 export function causedByOneBatch(error: unknown): boolean {
   if (error instanceof InvalidInput || error instanceof LimitExceeded) return true;

@@ -1,5 +1,6 @@
 // The closed list of reasons an event is rejected. Codes are part of the public API
 // (IngestError.code): add new ones, never rename.
+import type { Position } from '../../feed/cursor.js';
 
 export const REJECTION_CODES = {
   INVALID_EVENT_ID: 'eventId must be 1 to 200 characters',
@@ -17,6 +18,8 @@ export const REJECTION_CODES = {
   EXACTLY_ONE_OF_QUANTITY_AND_DELTA: 'give exactly one of quantity (an absolute level) and delta (an adjustment)',
   INVALID_LEVEL: 'quantity (a stock level) must be a whole number from 0 to 1000000000',
   INVALID_DELTA: 'delta must be a whole number from -1000000000 to 1000000000',
+  EVENT_ID_CONFLICT:
+    'this eventId was already used for an event with other content; nothing was stored (a new event needs a new eventId)',
 } as const;
 
 export type RejectionCode = keyof typeof REJECTION_CODES;
@@ -30,9 +33,18 @@ export type Rejection = {
 };
 
 export type IngestReport = {
-  /** Stored and processed now. */
+  /** Stored (and, with ack PROCESSED, processed). */
   accepted: number;
-  /** Seen before (same eventId, in this batch or an earlier one); nothing changed. */
+  /** Seen before (same eventId and content, in this batch or an earlier one); nothing changed. */
   duplicates: number;
   errors: Rejection[];
+  /**
+   * Log position of the batch: the last of its events (stored now or before). Derived state has
+   * caught up with the batch once every processor has passed it. Null when nothing was valid.
+   */
+  position: Position | null;
 };
+
+/** When a mutation answers: at COMMIT of the log append, or once every processor passed it. */
+export const INGEST_ACKS = ['STORED', 'PROCESSED'] as const;
+export type IngestAck = (typeof INGEST_ACKS)[number];

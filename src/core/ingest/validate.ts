@@ -83,6 +83,7 @@ export function validateActivityEvent(
   return {
     ok: true,
     event: {
+      ...(input.occurredAt == null ? { timeDefaulted: true } : {}),
       eventId: input.eventId,
       userId: input.userId,
       type,
@@ -122,27 +123,55 @@ export function validateInventoryEvent(
   if (!time.ok) return reject(time.code, time.got);
   const occurredAt = time.at;
 
-  return { ok: true, event: { eventId: input.eventId, productId: input.productId, quantity, delta, occurredAt } };
+  return {
+    ok: true,
+    event: {
+      ...(input.occurredAt == null ? { timeDefaulted: true } : {}),
+      eventId: input.eventId,
+      productId: input.productId,
+      quantity,
+      delta,
+      occurredAt,
+    },
+  };
 }
 
 /**
  * Validates a batch: one rejection per bad event (by index), and the valid events with a
- * repeated eventId removed (the first of a batch wins; the others count as duplicates).
+ * repeated eventId removed: the first of a batch wins; a repeat with the same content counts as a
+ * duplicate, one with other content is an EVENT_ID_CONFLICT (an eventId is a promise about content).
  */
 export function validateBatch<Input, Event extends { eventId: string }>(
   inputs: readonly Input[],
   validate: (input: Input, index: number) => Validated<Event>,
-): { errors: Rejection[]; valid: Event[]; duplicates: number } {
+  sameContent: (a: Event, b: Event) => boolean = () => true,
+): { errors: Rejection[]; valid: Event[]; indexes: number[]; duplicates: number } {
   const errors: Rejection[] = [];
-  const unique = new Map<string, Event>();
+  const unique = new Map<string, { event: Event; index: number }>();
   let duplicates = 0;
   inputs.forEach((input, index) => {
     const result = validate(input, index);
-    if (!result.ok) errors.push(result.rejection);
-    else if (unique.has(result.event.eventId)) duplicates++;
-    else unique.set(result.event.eventId, result.event);
+    if (!result.ok) {
+      errors.push(result.rejection);
+      return;
+    }
+    const first = unique.get(result.event.eventId);
+    if (!first) unique.set(result.event.eventId, { event: result.event, index });
+    else if (sameContent(first.event, result.event)) duplicates++;
+    else errors.push(conflict(index, result.event.eventId, `index ${first.index} of this batch`));
   });
-  return { errors, valid: [...unique.values()], duplicates };
+  const kept = [...unique.values()];
+  return { errors, valid: kept.map((k) => k.event), indexes: kept.map((k) => k.index), duplicates };
+}
+
+/** EVENT_ID_CONFLICT for the event at `index`: `where` says where the other content is. */
+export function conflict(index: number, eventId: string, where: string): Rejection {
+  return {
+    index,
+    eventId,
+    code: 'EVENT_ID_CONFLICT',
+    message: `${REJECTION_CODES.EVENT_ID_CONFLICT}; the other event is at ${where}`,
+  };
 }
 
 /** An event's time: `now` when absent; refused when unreadable or too far ahead of ours. */

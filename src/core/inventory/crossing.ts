@@ -21,8 +21,10 @@ export function stockStateOf(level: number | null, threshold: number): StockStat
  * - into LOW from above (or from no level): LOW_STOCK. A first level at or below the threshold
  *   is a crossing too, so a product that starts low is reported.
  * - into OUT from anywhere else: OUT_OF_STOCK only (a drop straight to zero is one warning).
+ * - into LOW from OUT (a partial restock from zero, still under the threshold): LOW_STOCK, so a
+ *   subscriber learns the product is buyable again, and that it is low.
  * - into OK from LOW or OUT: RESTOCKED.
- * - OUT → LOW (a partial restock) and staying in one state: nothing.
+ * - staying in one state: nothing.
  */
 export function crossingOf(before: StockState, after: StockState): StockWarningKind | null {
   if (before === after) return null;
@@ -30,7 +32,7 @@ export function crossingOf(before: StockState, after: StockState): StockWarningK
     case 'OUT':
       return 'OUT_OF_STOCK';
     case 'LOW':
-      return before === 'OUT' ? null : 'LOW_STOCK';
+      return 'LOW_STOCK';
     case 'OK':
       return before === 'NONE' ? null : 'RESTOCKED';
     case 'NONE':

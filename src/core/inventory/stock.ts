@@ -9,6 +9,7 @@
 import type { Tx } from '../../db/transaction.js';
 import { LimitExceeded } from '../errors.js';
 import { crossing } from './crossing.js';
+import type { EventTime } from './event-time.js';
 import type { NewStockWarning, StockChange } from './types.js';
 
 /** Levels are INTEGER in the database; a level past this is refused rather than overflowing. */
@@ -20,6 +21,8 @@ export type LockedStock = {
   threshold: number | null;
   /** Feed position (tx_id) of the product's last warning, if any. */
   lastWarningTxId?: bigint | null;
+  /** Event time of the latest absolute count (event-time.ts); null before the first. */
+  counted?: EventTime | null;
 };
 
 export type StockOptions = {
@@ -53,8 +56,12 @@ export async function lockStockLevels(
     quantity: number | null;
     threshold: number | null;
     last_warning_tx_id: string | null;
+    counted_at: Date | null;
+    counted_tx_id: string | null;
+    counted_seq: string | null;
   }>(
-    `SELECT product_id, quantity, threshold, last_warning_tx_id FROM stock_levels
+    `SELECT product_id, quantity, threshold, last_warning_tx_id, counted_at, counted_tx_id, counted_seq
+       FROM stock_levels
       WHERE product_id = ANY($1::text[])
       ORDER BY product_id
       FOR UPDATE`,
@@ -67,6 +74,10 @@ export async function lockStockLevels(
         quantity: row.quantity,
         threshold: row.threshold,
         lastWarningTxId: row.last_warning_tx_id === null ? null : BigInt(row.last_warning_tx_id),
+        counted:
+          row.counted_at === null
+            ? null
+            : { at: row.counted_at.getTime(), txId: BigInt(row.counted_tx_id ?? 0), seq: BigInt(row.counted_seq ?? 0) },
       },
     ]),
   );
@@ -96,21 +107,42 @@ export async function applyStockChanges(
   const { warnings, touched } = foldStockChanges(stock, changes, options.defaultThreshold);
   if (touched.size === 0) return [];
 
+  await writeStock(tx, stock, touched, warnings, options.now);
+  return warnings;
+}
+
+/**
+ * Stores the new state of the `touched` rows of `stock` (locked by the caller) and `warnings`,
+ * in two statements. The one write path of every stock change.
+ */
+export async function writeStock(
+  tx: Tx,
+  stock: Map<string, LockedStock>,
+  touched: ReadonlySet<string>,
+  warnings: readonly NewStockWarning[],
+  now: Date,
+): Promise<void> {
+  if (touched.size === 0) return;
   const txId = warnings.length > 0 ? await warningPosition(tx, warnings, stock) : null;
   const warned = new Set(warnings.map((w) => w.productId));
   const updates = [...touched].map((productId) => ({ productId, ...(stock.get(productId) as LockedStock) }));
   await tx.query(
     `UPDATE stock_levels s
         SET quantity = u.quantity, threshold = u.threshold, updated_at = $5,
-            last_warning_tx_id = COALESCE(u.last_warning_tx_id, s.last_warning_tx_id)
-       FROM unnest($1::text[], $2::int[], $3::int[], $4::bigint[]) AS u(product_id, quantity, threshold, last_warning_tx_id)
+            last_warning_tx_id = COALESCE(u.last_warning_tx_id, s.last_warning_tx_id),
+            counted_at = u.counted_at, counted_tx_id = u.counted_tx_id, counted_seq = u.counted_seq
+       FROM unnest($1::text[], $2::int[], $3::int[], $4::bigint[], $6::timestamptz[], $7::bigint[], $8::bigint[])
+            AS u(product_id, quantity, threshold, last_warning_tx_id, counted_at, counted_tx_id, counted_seq)
       WHERE s.product_id = u.product_id`,
     [
       updates.map((u) => u.productId),
       updates.map((u) => u.quantity),
       updates.map((u) => u.threshold),
       updates.map((u) => (warned.has(u.productId) ? txId : null)),
-      options.now.toISOString(),
+      now.toISOString(),
+      updates.map((u) => (u.counted ? new Date(u.counted.at).toISOString() : null)),
+      updates.map((u) => u.counted?.txId.toString() ?? null),
+      updates.map((u) => u.counted?.seq.toString() ?? null),
     ],
   );
 
@@ -131,7 +163,6 @@ export async function applyStockChanges(
       ],
     );
   }
-  return warnings;
 }
 
 /**

@@ -21,6 +21,8 @@ export type NewInventoryEvent = {
   quantity: number | null;
   delta: number | null;
   occurredAt: Date;
+  /** occurredAt was not sent (it is the arrival time): a resend is compared without it. */
+  timeDefaulted?: boolean;
 };
 
 /**

@@ -14,11 +14,12 @@
 // transaction takes its id (which holds every feed's horizon back while it runs) only for the
 // short write phase.
 import type pg from 'pg';
+import { type Tx, withTransaction } from '../../db/transaction.js';
 import { comparePositions, encodeCursor, type Position, START } from '../../feed/cursor.js';
 import type { Fanout } from '../../feed/fanout.js';
+import type { Queryable } from '../../feed/feed.js';
 import type { FeedTopic } from '../../feed/topics.js';
 import type { Logger } from '../../log.js';
-import { type Tx, withTransaction } from '../../db/transaction.js';
 import { CoreError } from '../errors.js';
 import { createPgLogReader, type LogName, type LogReader, maxPosition, minPosition, type PgLog } from './log.js';
 
@@ -57,7 +58,8 @@ export type ProcessingOptions = {
   pollIntervalMs: number;
   /** How long `ack: PROCESSED` waits before it answers PROCESSING_TIMEOUT. */
   processedTimeoutMs: number;
-  reader?: LogReader;
+  /** The log behind the processors (default: the PostgreSQL tables, read in the batch's transaction). */
+  reader?: (db: Queryable) => LogReader;
   /** Told after every committed batch, for metrics. */
   onBatch?: (processor: string, events: number, ms: number) => void;
 };
@@ -86,8 +88,8 @@ const LAG_COUNT_LIMIT = 1_000_000;
 export type Processing = ReturnType<typeof createProcessing>;
 
 export function createProcessing(options: ProcessingOptions) {
-  const reader = options.reader ?? createPgLogReader(options.pool);
-  const states = options.processors.map((processor) => new ProcessorLoop(processor, options, reader));
+  const readerFor = options.reader ?? createPgLogReader;
+  const states = options.processors.map((processor) => new ProcessorLoop(processor, options, readerFor));
   const checkpoints = new CheckpointWatch(options);
   const unsubscribes: Array<() => void> = [];
   let timer: NodeJS.Timeout | null = null;
@@ -147,7 +149,10 @@ export function createProcessing(options: ProcessingOptions) {
       for (const processor of options.processors) {
         for (const follow of processor.follows) {
           const after = stored.get(key(processor.name, follow.log.name)) ?? START;
-          const lag = await reader.lag(follow.log, after, { where: follow.where, countUpTo: LAG_COUNT_LIMIT });
+          const lag = await readerFor(options.pool).lag(follow.log, after, {
+            where: follow.where,
+            countUpTo: LAG_COUNT_LIMIT,
+          });
           result.push({
             processor: processor.name,
             log: follow.log.name,
@@ -171,7 +176,7 @@ class ProcessorLoop {
   constructor(
     private readonly processor: Processor,
     private readonly options: ProcessingOptions,
-    private readonly reader: LogReader,
+    private readonly readerFor: (db: Queryable) => LogReader,
   ) {
     this.logs = new Set(processor.follows.map((f) => f.log.name));
   }
@@ -239,7 +244,8 @@ class ProcessorLoop {
       if (!rows[0]?.owner) return { outcome: 'busy' as const };
       await tx.query(`SET LOCAL idle_in_transaction_session_timeout = '${IDLE_IN_BATCH_TIMEOUT}'`);
       const stored = await readCheckpoints(tx, processor.name);
-      const batch = await readBatch(this.reader, processor, stored, options.batchSize);
+      // Read on the transaction's own connection: a pool of one (the embedded database) must do.
+      const batch = await readBatch(this.readerFor(tx), processor, stored, options.batchSize);
       const moved = batch.next.filter((n) => comparePositions(n.position, n.from) !== 0);
       if (batch.entries.length === 0 && moved.length === 0) return { outcome: 'done' as const };
       const topics = batch.entries.length > 0 ? await processor.apply(tx, batch.entries) : [];
@@ -263,7 +269,7 @@ class ProcessorLoop {
       // After COMMIT only: readers woken now find the rows.
       for (const topic of new Set(result.topics)) options.fanout.publish(topic);
       options.fanout.publish('processing:checkpoint');
-      options.onBatch?.(processor.name, result.events, performance.now() - started);
+      options.onBatch?.(processor.name, result.events ?? 0, performance.now() - started);
     }
     return result.outcome;
   }

@@ -18,6 +18,9 @@
 //   a builder, and a builder reads only committed signals (no lock needed for that).
 // - A builder never waits for a row another builder holds (SKIP LOCKED everywhere), so builders
 //   wait only on build locks, taken in one order: no deadlock.
+// - Products at 0 or less are left out (lists.ts). A build holds the stock lock shared (taken
+//   before the build locks), so a batch in which a product runs out waits for it and then finds
+//   its list among those to rebuild (stock.ts).
 import type pg from 'pg';
 import { withTransaction } from '../../db/transaction.js';
 import type { Fanout } from '../../feed/fanout.js';
@@ -25,6 +28,7 @@ import type { Logger } from '../../log.js';
 import type { Clock } from '../clock.js';
 import { compare } from './co-occurrence.js';
 import { computeLists, storeChangedLists } from './lists.js';
+import { lockStockForBuild } from './stock.js';
 import type { RecommendationSettings } from './types.js';
 
 /** Rows claimed per transaction: bounds how long one build holds its locks and its xid. */
@@ -71,6 +75,8 @@ export function createRecommendationBuilder(options: RecommendationBuilderOption
         [chunkSize],
       );
       if (rows.length === 0) return { claimed: 0, changed: 0 };
+      // Before any build lock (one order: no deadlock) and before stock levels are read.
+      await lockStockForBuild(tx);
       const users = [...new Set(rows.map((row) => row.user_id as string))].sort(compare);
       await tx.query(
         `SELECT pg_advisory_xact_lock(k) FROM (

@@ -1,6 +1,8 @@
 // Builds shoppers' lists from the stored signals, pairs and popularity (bounded: N recent products
 // × K related each, plus the popular top), and stores them in the feed table, re-stamping a row
-// only when its list changed.
+// only when its list changed. A product whose stock level is known to be 0 or less is never a
+// candidate (it is skipped where the candidates are read, so the next one takes its place); one
+// with no known level is.
 import type { Queryable } from '../../feed/feed.js';
 import { compare } from './co-occurrence.js';
 import { readPopular } from './popularity.js';
@@ -27,7 +29,9 @@ export async function computeLists(
        )
        SELECT r.user_id, r.product_id AS source_id, r.weight AS source_weight, p.product_b, p.kind, p.score
          FROM recent r CROSS JOIN LATERAL (
-           SELECT product_b, kind, score FROM product_pairs p WHERE p.product_a = r.product_id
+           SELECT product_b, kind, score FROM product_pairs p
+            WHERE p.product_a = r.product_id
+              AND NOT EXISTS (SELECT 1 FROM stock_levels sl WHERE sl.product_id = p.product_b AND sl.quantity <= 0)
             ORDER BY p.score DESC, p.product_b COLLATE "C", p.kind LIMIT $3) p`,
     [users, settings.recentProducts, settings.partnersPerProduct],
   );

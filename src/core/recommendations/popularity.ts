@@ -46,14 +46,20 @@ export async function addPopularity(
   );
 }
 
-/** The `limit` most popular products at `now`, best first (ties: smaller id first). */
+/**
+ * The `limit` most popular products at `now` that can be recommended, best first (ties: smaller id
+ * first): a product whose stock level is known to be 0 or less is left out.
+ */
 export async function readPopular(db: Queryable, now: Date, hours: number, limit: number): Promise<PopularProduct[]> {
   const { rows } = await db.query(
-    `SELECT product_id, sum(score) AS score FROM product_popularity
-      WHERE bucket_start >= $1 AND bucket_start <= $2
-      GROUP BY product_id
-      ORDER BY score DESC, product_id COLLATE "C"
-      LIMIT $3`,
+    `SELECT p.product_id, p.score FROM (
+       SELECT product_id, sum(score) AS score FROM product_popularity
+        WHERE bucket_start >= $1 AND bucket_start <= $2
+        GROUP BY product_id
+     ) p
+     WHERE NOT EXISTS (SELECT 1 FROM stock_levels sl WHERE sl.product_id = p.product_id AND sl.quantity <= 0)
+     ORDER BY p.score DESC, p.product_id COLLATE "C"
+     LIMIT $3`,
     [windowStart(now, hours).toISOString(), now.toISOString(), limit],
   );
   return rows.map((row) => ({ productId: row.product_id as string, score: Number(row.score) }));

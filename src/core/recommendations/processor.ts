@@ -1,16 +1,28 @@
-// The recommendations stream's part of an ingest batch, inside its transaction: learn signals,
+// The recommendations processor: follows the activity log and, for each batch: learn signals,
 // pairs and popularity from the new events (the derived counters, exact under concurrency), and
 // queue the shoppers the batch touched for a list rebuild. The lists themselves are built after
 // COMMIT by the builder (builder.ts), so a batch never pays for reading and ranking them.
 // A fixed number of set-based statements per batch.
 import type { Tx } from '../../db/transaction.js';
 import type { FeedTopic } from '../../feed/topics.js';
+import { activityLog } from '../activity/log.js';
 import type { InsertedActivityEvent } from '../activity/record.js';
+import { eventsOf, type Processor } from '../processing/runner.js';
 import { addPairs, compare, learnFromActions, readPriorSignals, writeSignals } from './co-occurrence.js';
 import { addPopularity } from './popularity.js';
 import type { RecommendationSettings } from './types.js';
 
-export function createRecommendationsProcessor(settings: RecommendationSettings) {
+export function createRecommendationsProcessor(settings: RecommendationSettings): Processor {
+  const apply = learnFromBatch(settings);
+  return {
+    name: 'recommendations',
+    follows: [{ log: activityLog }],
+    apply: (tx, entries) => apply(tx, eventsOf(entries, activityLog)),
+  };
+}
+
+/** Learns from a batch of logged events inside `tx` and queues their shoppers' lists. */
+export function learnFromBatch(settings: RecommendationSettings) {
   return async function applyRecommendations(tx: Tx, events: readonly InsertedActivityEvent[]): Promise<FeedTopic[]> {
     const users = [...new Set(events.map((e) => e.userId))].sort(compare);
     if (users.length === 0) return [];
@@ -30,7 +42,7 @@ export function createRecommendationsProcessor(settings: RecommendationSettings)
     await addPopularity(tx, events, settings.weights);
     // Committed together with the signals: a builder that sees the row also sees what it asks for.
     await queueRebuilds(tx, users);
-    // Published after COMMIT by the ingest path: wakes the builders, here and in other processes.
+    // Published after COMMIT by the runner: wakes the builders, here and in other processes.
     return ['recommendations:rebuild'];
   };
 }
