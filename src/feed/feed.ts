@@ -27,6 +27,8 @@ export type FeedSource<Item extends FeedItem, Filter> = {
   topic: FeedTopic;
   /** Table name; it has `tx_id` and `seq` columns with an index on (tx_id, seq). */
   table: string;
+  /** A log table (written only by ingest): read below LOG_HORIZON. */
+  isLog?: boolean;
   /** SELECT list, e.g. "t.event_id, t.user_id" (the table is aliased `t`). */
   columns: string;
   toItem(row: Record<string, unknown>): Item;
@@ -50,16 +52,39 @@ export type FeedPage<Item> = {
   heldBack: boolean;
 };
 
-export const HORIZON = `(
+/**
+ * Marks a transaction that never writes a log table (activity_events, inventory_events): the
+ * processors and the list builder set it (SET LOCAL, before their first write), and readers of
+ * the log leave such transactions out of their horizon, so a long build never holds the
+ * processors back. Safe because the mark is set before the transaction has an id, and a
+ * transaction is left out only while pg_stat_activity shows that very id under the mark.
+ */
+export const NO_LOG_WRITES = 'shopstream:derive';
+
+/** The SQL that sets the mark inside a transaction (select it first). */
+export const MARK_NO_LOG_WRITES = `set_config('application_name', '${NO_LOG_WRITES}', true)`;
+
+function horizon(leaveOut: string): string {
+  return `(
   WITH s AS (SELECT pg_current_snapshot() AS snap)
   SELECT coalesce(
     (SELECT min(xip::text::bigint)
        FROM s, pg_snapshot_xip(s.snap) AS xip
       WHERE NOT EXISTS (
         SELECT 1 FROM pg_stat_activity a
-         WHERE a.datname IS DISTINCT FROM current_database() AND a.backend_xid IS NOT NULL
-           AND a.backend_xid::text::bigint = xip::text::bigint % 4294967296)),
+         WHERE a.backend_xid IS NOT NULL
+           AND a.backend_xid::text::bigint = xip::text::bigint % 4294967296
+           AND (${leaveOut}))),
     (SELECT pg_snapshot_xmax(s.snap)::text::bigint FROM s)))`;
+}
+
+/** The horizon of a feed table: transactions of other databases cannot write it. */
+export const HORIZON = horizon('a.datname IS DISTINCT FROM current_database()');
+
+/** The horizon of a log table: nor can transactions marked NO_LOG_WRITES. */
+export const LOG_HORIZON = horizon(
+  `a.datname IS DISTINCT FROM current_database() OR a.application_name = '${NO_LOG_WRITES}'`,
+);
 
 /** Up to `limit` items after `after`, in feed order, all below the horizon. */
 export async function readAfter<Item extends FeedItem, Filter>(
@@ -78,7 +103,7 @@ export async function readAfter<Item extends FeedItem, Filter>(
         });
   const { rows } = await db.query(
     `SELECT ${source.columns}, t.tx_id, t.seq, t.tx_id < h.horizon AS below_horizon
-       FROM ${source.table} t, (SELECT ${HORIZON} AS horizon) h
+       FROM ${source.table} t, (SELECT ${source.isLog ? LOG_HORIZON : HORIZON} AS horizon) h
       WHERE (t.tx_id, t.seq) > ($1::bigint, $2::bigint)
         ${conditions.map((c) => `AND ${c}`).join(' ')}
       ORDER BY t.tx_id, t.seq
@@ -102,10 +127,14 @@ export async function readAfter<Item extends FeedItem, Filter>(
  * The last position below the horizon: where a reader that wants only new items starts.
  * `heldBack`: committed or in-flight rows exist above the horizon (read again soon).
  */
-export async function readHead(db: Queryable, table: string): Promise<Position & { heldBack: boolean }> {
+export async function readHead(
+  db: Queryable,
+  table: string,
+  isLog = false,
+): Promise<Position & { heldBack: boolean }> {
   const { rows } = await db.query(
     `SELECT b.tx_id, b.seq, EXISTS (SELECT 1 FROM ${table} a WHERE a.tx_id >= h.horizon) AS held_back
-       FROM (SELECT ${HORIZON} AS horizon) h
+       FROM (SELECT ${isLog ? LOG_HORIZON : HORIZON} AS horizon) h
        LEFT JOIN LATERAL (
          SELECT t.tx_id, t.seq FROM ${table} t WHERE t.tx_id < h.horizon
           ORDER BY t.tx_id DESC, t.seq DESC LIMIT 1) b ON true`,

@@ -135,7 +135,7 @@ class Tailer<Item extends FeedItem, Filter> {
 
   /** The tailer's position, reading it from the database the first time. */
   start(): Promise<Position> {
-    this.starting ??= readHead(this.options.db, this.source.table).then(
+    this.starting ??= readHead(this.options.db, this.source.table, this.source.isLog).then(
       ({ txId, seq }) => {
         this.head ??= { txId, seq };
         this.unsubscribe = this.options.fanout.subscribe(this.source.topic, () => this.wake());
@@ -235,7 +235,7 @@ class Tailer<Item extends FeedItem, Filter> {
         if (this.subscribers.size === 0) {
           // Nobody listens: skip ahead instead of reading rows for no one, unless somebody
           // joined meanwhile (they start at the old head and must be offered what follows).
-          const { txId, seq, heldBack } = await readHead(this.options.db, this.source.table);
+          const { txId, seq, heldBack } = await readHead(this.options.db, this.source.table, this.source.isLog);
           // Rows held back: someone may join and wait for them, so look again soon.
           if (heldBack) this.retrySoon();
           else this.retryDelayMs = RETRY_MIN_MS;

@@ -13,14 +13,21 @@ const ProductMetricEnum = builder.enumType('ProductMetric', {
 });
 
 const Funnel = builder.objectRef<FunnelShape>('Funnel').implement({
-  description: 'Distinct users with a BROWSE, an ADD_TO_CART and a PURCHASE whose occurredAt is in [from, to).',
+  description:
+    'A true funnel over the events whose occurredAt is in [from, to): each step counts the shoppers of the step before who went on. Each step is at most the one before, and the rate at most 1.',
   fields: (t) => ({
     from: t.field({ type: 'DateTime', nullable: true, resolve: (f) => f.from }),
     to: t.field({ type: 'DateTime', nullable: true, resolve: (f) => f.to }),
-    browsers: t.exposeInt('browsers'),
-    carters: t.exposeInt('carters'),
-    purchasers: t.exposeInt('purchasers'),
-    conversionRate: t.exposeFloat('conversionRate', { description: 'purchasers / browsers, 0 when there are none.' }),
+    browsers: t.exposeInt('browsers', { description: 'Shoppers with a BROWSE in the range.' }),
+    carters: t.exposeInt('carters', {
+      description: 'Browsers with an ADD_TO_CART in the range at or after their first BROWSE in it.',
+    }),
+    purchasers: t.exposeInt('purchasers', {
+      description: 'Carters with a PURCHASE in the range at or after that first ADD_TO_CART.',
+    }),
+    conversionRate: t.exposeFloat('conversionRate', {
+      description: 'purchasers / browsers (at most 1), 0 when there are none.',
+    }),
   }),
 });
 

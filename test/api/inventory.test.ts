@@ -103,11 +103,12 @@ describe('recordInventory', () => {
   it('applies absolute levels and adjustments in batch order and reports each crossing once, never per event', async () => {
     const p = id('p');
     await record([level(p, 20), delta(p, -12), delta(p, -1)]); // 20 → 8 (LOW) → 7
-    await record([delta(p, -7), delta(p, 3)]); // 0 (OUT) → 3 (a partial restock: nothing)
+    await record([delta(p, -7), delta(p, 3)]); // 0 (OUT) → 3 (a partial restock: LOW again)
     await record([delta(p, 30), delta(p, -2), level(p, 5)]); // 33 (RESTOCKED) → 31 → 5 (LOW)
     expect(await warningsOf([p])).toEqual([
       { productId: p, kind: 'LOW_STOCK', quantity: 8, threshold: 10 },
       { productId: p, kind: 'OUT_OF_STOCK', quantity: 0, threshold: 10 },
+      { productId: p, kind: 'LOW_STOCK', quantity: 3, threshold: 10 },
       { productId: p, kind: 'RESTOCKED', quantity: 33, threshold: 10 },
       { productId: p, kind: 'LOW_STOCK', quantity: 5, threshold: 10 },
     ]);
@@ -447,11 +448,11 @@ describe('concurrency', () => {
 
 /**
  * Warnings of one product are a path of the crossing rule: between two warnings the state can
- * only stay put or (OUT → LOW) move silently, and each warning is the crossing into its level.
+ * only stay put, and each warning is the crossing into its level (every transition warns).
  * A missed, repeated or misordered warning breaks the path.
  */
 function expectConsistentPath(warnings: Warning[], initial: StockState, finalLevel: number): void {
-  const silent = (from: StockState): StockState[] => (from === 'OUT' ? ['OUT', 'LOW'] : [from]);
+  const silent = (from: StockState): StockState[] => [from];
   let state = initial;
   for (const [i, warning] of warnings.entries()) {
     const into = stockStateOf(warning.quantity, warning.threshold);
@@ -485,3 +486,87 @@ async function until(condition: () => Promise<boolean>, timeoutMs = 10_000): Pro
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+describe('stock in event time (through the API)', () => {
+  const at = (minutes: number) => new Date(Date.UTC(2026, 10, 30, 9, minutes)).toISOString();
+
+  it('a late count older than the latest count changes nothing', async () => {
+    const p = id('late-count');
+    await record([{ ...level(p, 40), occurredAt: at(30) }]);
+    await record([{ ...level(p, 90), occurredAt: at(10) }]);
+    expect((await levelsOf([p]))[0]).toMatchObject({ quantity: 40 });
+  });
+
+  it('a late purchase that a newer count already includes is not taken twice, and raises no stale warning', async () => {
+    const p = id('late-buy');
+    await record([{ ...level(p, 12), occurredAt: at(0) }]);
+    await record([{ ...level(p, 11), occurredAt: at(20) }]); // counted after the purchase below
+    const bought = await gql(server.url, ACTIVITY, { events: [{ ...purchase(p, 5), occurredAt: at(10) }] });
+    expect(bought.data?.recordActivity).toEqual({ accepted: 1, duplicates: 0 });
+    expect((await levelsOf([p]))[0]).toMatchObject({ quantity: 11 });
+    expect(await warningsOf([p])).toEqual([]);
+  });
+
+  it('a late count is the count plus the purchases after it', async () => {
+    const p = id('late-plus');
+    await record([{ ...level(p, 100), occurredAt: at(0) }]);
+    await gql(server.url, ACTIVITY, { events: [{ ...purchase(p, 5), occurredAt: at(30) }] });
+    await record([{ ...level(p, 50), occurredAt: at(20) }]);
+    expect((await levelsOf([p]))[0]).toMatchObject({ quantity: 45 });
+  });
+
+  it('a partial restock from zero below the threshold is a LOW_STOCK', async () => {
+    const p = id('out-low');
+    await record([level(p, 2)]);
+    await gql(server.url, ACTIVITY, { events: [purchase(p, 2)] });
+    await record([delta(p, 3)]);
+    expect((await warningsOf([p])).map((w) => `${w.kind}@${w.quantity}`)).toEqual([
+      'LOW_STOCK@2',
+      'OUT_OF_STOCK@0',
+      'LOW_STOCK@3',
+    ]);
+  });
+
+  it('an eventId resent with other content is rejected with EVENT_ID_CONFLICT and dead-lettered; stock is unchanged', async () => {
+    const p = id('conflict');
+    const first = level(p, 30);
+    await record([first]);
+    const resent = await record([level(p, 1), { ...first, quantity: 31 }]);
+    expect(resent.data?.recordInventory).toMatchObject({
+      accepted: 1,
+      duplicates: 0,
+      errors: [{ index: 1, eventId: first.eventId, code: 'EVENT_ID_CONFLICT' }],
+    });
+    const again = await record([first]);
+    expect(again.data?.recordInventory).toMatchObject({ accepted: 0, duplicates: 1, errors: [] });
+    const { rows } = await pool.query('SELECT code, payload FROM dead_letters WHERE event_id = $1', [first.eventId]);
+    expect(rows).toEqual([{ code: 'EVENT_ID_CONFLICT', payload: { ...first, quantity: 31 } }]);
+    expect((await levelsOf([p]))[0]).toMatchObject({ quantity: 1 });
+  });
+});
+
+describe('ack', () => {
+  const STORED = `mutation ($events: [InventoryEventInput!]!, $ack: IngestAck) {
+    recordInventory(events: $events, ack: $ack) { accepted position }
+  }`;
+
+  it('ack PROCESSED answers only once the level and the warning are visible', async () => {
+    const p = id('processed');
+    for (let i = 0; i < 10; i++) {
+      const result = await gql(server.url, STORED, { events: [level(p, i % 2 === 0 ? 5 : 50)], ack: 'PROCESSED' });
+      expect(result.data?.recordInventory.accepted).toBe(1);
+      // No waiting: the answer itself says the processors have passed the batch.
+      const { rows } = await pool.query('SELECT quantity FROM stock_levels WHERE product_id = $1', [p]);
+      expect(rows[0]?.quantity).toBe(i % 2 === 0 ? 5 : 50);
+      const warnings = await pool.query('SELECT count(*)::int AS n FROM stock_warnings WHERE product_id = $1', [p]);
+      expect(warnings.rows[0]?.n).toBe(i + 1);
+    }
+  });
+
+  it('ack STORED answers at commit with the log position; the level follows', async () => {
+    const p = id('stored');
+    const result = await gql(server.url, STORED, { events: [level(p, 7)], ack: 'STORED' });
+    expect(result.data?.recordInventory).toMatchObject({ accepted: 1, position: expect.any(String) });
+    await expect.poll(async () => (await levelsOf([p]))[0]?.quantity, { timeout: 10_000 }).toBe(7);
+  });
+});

@@ -22,8 +22,8 @@ describe('the crossing rule', () => {
     [5, 0, 10, 'OUT_OF_STOCK'], // LOW → OUT
     [5, 11, 10, 'RESTOCKED'], // LOW → OK
     [10, 11, 10, 'RESTOCKED'],
-    [0, 5, 10, null], // OUT → LOW: a partial restock is no recovery
-    [0, 10, 10, null],
+    [0, 5, 10, 'LOW_STOCK'], // OUT → LOW: a partial restock is buyable again, and low
+    [0, 10, 10, 'LOW_STOCK'],
     [0, 11, 10, 'RESTOCKED'], // OUT → OK
     [-4, 50, 10, 'RESTOCKED'],
     [0, -2, 10, null], // OUT → OUT

@@ -9,6 +9,7 @@ export type ActivityFeedItem = ActivityEvent & { position: ReturnType<typeof pos
 export const activityFeed: FeedSource<ActivityFeedItem, ActivityFilter> = {
   topic: 'activity:event',
   table: 'activity_events',
+  isLog: true,
   columns: `t.event_id, t.user_id, t.type, t.product_id, t.quantity, t.unit_price_minor,
             t.currency, t.order_id, t.occurred_at, t.received_at`,
   toItem(row) {

@@ -7,7 +7,7 @@ import type { Tx } from '../../db/transaction.js';
 import type { FeedTopic } from '../../feed/topics.js';
 import { activityLog, PURCHASES_ONLY } from '../activity/log.js';
 import type { Clock } from '../clock.js';
-import { type Entry, eventsOf, type Processor } from '../processing/runner.js';
+import type { Entry, Processor } from '../processing/runner.js';
 import { queueStockRebuilds } from '../recommendations/stock.js';
 import { stockStateOf } from './crossing.js';
 import { foldStockEvents, type Movement, type StockEvent } from './event-time.js';
@@ -63,8 +63,8 @@ export function stockEventsOf(entries: readonly Entry[]): StockEvent[] {
         eventId: e.eventId,
       });
     } else {
-      const [e] = eventsOf([entry], activityLog);
-      if (!e || e.type !== 'PURCHASE') continue;
+      const e = entry.event as ReturnType<typeof activityLog.toEvent>;
+      if (e.type !== 'PURCHASE') continue;
       events.push({
         productId: e.productId,
         kind: 'PURCHASE',

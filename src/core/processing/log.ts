@@ -3,11 +3,12 @@
 // processors only ever call `LogReader.read` and store the positions it hands back.
 //
 // In PostgreSQL a log is an event table ordered by (tx_id, seq), and a reader sees only rows
-// below the oldest in-flight transaction (the feed's horizon, invariant 5): a transaction that
-// started earlier may still commit rows with a smaller position, so nothing above the horizon is
-// final yet. Below it, nothing can appear any more, so a processor never skips an event.
+// below the oldest in-flight transaction that may write it (LOG_HORIZON, invariant 5): a
+// transaction that started earlier may still commit rows with a smaller position, so nothing
+// above the horizon is final yet. Below it, nothing can appear any more, so a processor never
+// skips an event.
 import { comparePositions, type Position } from '../../feed/cursor.js';
-import { HORIZON, type Queryable } from '../../feed/feed.js';
+import { LOG_HORIZON, type Queryable } from '../../feed/feed.js';
 
 export type LogName = 'activity' | 'inventory';
 
@@ -55,7 +56,7 @@ export function createPgLogReader(db: Queryable): LogReader {
     async read(log, after, { limit, where }) {
       const { rows } = await db.query(
         `SELECT h.horizon, e.*
-           FROM (SELECT ${HORIZON} AS horizon) h
+           FROM (SELECT ${LOG_HORIZON} AS horizon) h
            LEFT JOIN LATERAL (
              SELECT ${log.columns}, t.tx_id, t.seq
                FROM ${log.table} t

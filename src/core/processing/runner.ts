@@ -17,7 +17,7 @@ import type pg from 'pg';
 import { type Tx, withTransaction } from '../../db/transaction.js';
 import { comparePositions, encodeCursor, type Position, START } from '../../feed/cursor.js';
 import type { Fanout } from '../../feed/fanout.js';
-import type { Queryable } from '../../feed/feed.js';
+import { MARK_NO_LOG_WRITES, type Queryable } from '../../feed/feed.js';
 import type { FeedTopic } from '../../feed/topics.js';
 import type { Logger } from '../../log.js';
 import { CoreError } from '../errors.js';
@@ -237,12 +237,15 @@ class ProcessorLoop {
     const started = performance.now();
     const { options, processor } = this;
     const result = await withTransaction(options.pool, async (tx) => {
+      // One round trip: the lock, the mark that keeps this transaction out of the log's horizon
+      // (it never writes a log table), and a bound on how long a frozen owner keeps the lock.
       const { rows } = await tx.query<{ owner: boolean }>(
-        `SELECT pg_try_advisory_xact_lock(hashtextextended('processor:' || $1::text, 0)) AS owner`,
+        `SELECT pg_try_advisory_xact_lock(hashtextextended('processor:' || $1::text, 0)) AS owner,
+                ${MARK_NO_LOG_WRITES},
+                set_config('idle_in_transaction_session_timeout', '${IDLE_IN_BATCH_TIMEOUT}', true)`,
         [processor.name],
       );
       if (!rows[0]?.owner) return { outcome: 'busy' as const };
-      await tx.query(`SET LOCAL idle_in_transaction_session_timeout = '${IDLE_IN_BATCH_TIMEOUT}'`);
       const stored = await readCheckpoints(tx, processor.name);
       // Read on the transaction's own connection: a pool of one (the embedded database) must do.
       const batch = await readBatch(this.readerFor(tx), processor, stored, options.batchSize);

@@ -24,6 +24,7 @@
 import type pg from 'pg';
 import { withTransaction } from '../../db/transaction.js';
 import type { Fanout } from '../../feed/fanout.js';
+import { MARK_NO_LOG_WRITES } from '../../feed/feed.js';
 import type { Logger } from '../../log.js';
 import type { Clock } from '../clock.js';
 import { compare } from './co-occurrence.js';
@@ -69,7 +70,9 @@ export function createRecommendationBuilder(options: RecommendationBuilderOption
   const buildChunk = async (): Promise<number> => {
     const { claimed, changed } = await withTransaction(options.pool, async (tx) => {
       // Claiming rows gives the transaction an id, so the feeds' horizon waits for it: a chunk is
-      // bounded to keep that short (readers retry soon when rows are held back).
+      // bounded to keep that short (readers retry soon when rows are held back). It never writes a
+      // log table, so it is marked and the processors do not wait for it.
+      await tx.query(`SELECT ${MARK_NO_LOG_WRITES}`);
       const { rows } = await tx.query(
         `SELECT id, user_id FROM recommendation_rebuilds ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
         [chunkSize],
