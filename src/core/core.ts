@@ -103,7 +103,8 @@ export function createCore({ db, feed, fanout, clock, config, onIngested, onBatc
   });
   const setStockThreshold = createSetStockThreshold({ pool: db.pool, fanout, clock, defaultThreshold });
 
-  /** Stored, then (ack PROCESSED) applied by every processor that follows `log`. */
+  /** Stored, then (ack PROCESSED) applied by every processor that follows `log`. Runs inside
+   * writes.run, so a graceful shutdown answers it before it stops the processors. */
   const acknowledged = async (log: LogName, report: IngestReport, ack: IngestAck) => {
     if (ack === 'PROCESSED' && report.position) await processing.waitProcessed(log, report.position);
     return report;
@@ -112,7 +113,11 @@ export function createCore({ db, feed, fanout, clock, config, onIngested, onBatc
   return {
     /** Appends a batch to the activity log; answers at COMMIT (STORED) or once processed (PROCESSED). */
     ingestActivity: (events: readonly ActivityEventInput[], ack: IngestAck = 'PROCESSED') =>
-      writes.run(() => ingestActivity(events).then(reported('activity'))).then((r) => acknowledged('activity', r, ack)),
+      writes.run(() =>
+        ingestActivity(events)
+          .then(reported('activity'))
+          .then((report) => acknowledged('activity', report, ack)),
+      ),
 
     userActivity: (filter: ActivityFilter, page: { first?: number | null; after?: string | null }) =>
       readActivityPage(db.pool, filter, page),
@@ -136,9 +141,11 @@ export function createCore({ db, feed, fanout, clock, config, onIngested, onBatc
       readTopProducts(db.pool, { ...query, currency: query.currency ?? config.ingest.defaultCurrency }),
 
     ingestInventory: (events: readonly InventoryEventInput[], ack: IngestAck = 'PROCESSED') =>
-      writes
-        .run(() => ingestInventory(events).then(reported('inventory')))
-        .then((r) => acknowledged('inventory', r, ack)),
+      writes.run(() =>
+        ingestInventory(events)
+          .then(reported('inventory'))
+          .then((report) => acknowledged('inventory', report, ack)),
+      ),
 
     setStockThreshold: (productId: string, threshold: number) =>
       writes.run(() => setStockThreshold(productId, threshold)),

@@ -127,11 +127,7 @@ export async function readAfter<Item extends FeedItem, Filter>(
  * The last position below the horizon: where a reader that wants only new items starts.
  * `heldBack`: committed or in-flight rows exist above the horizon (read again soon).
  */
-export async function readHead(
-  db: Queryable,
-  table: string,
-  isLog = false,
-): Promise<Position & { heldBack: boolean }> {
+export async function readHead(db: Queryable, table: string, isLog = false): Promise<Position & { heldBack: boolean }> {
   const { rows } = await db.query(
     `SELECT b.tx_id, b.seq, EXISTS (SELECT 1 FROM ${table} a WHERE a.tx_id >= h.horizon) AS held_back
        FROM (SELECT ${isLog ? LOG_HORIZON : HORIZON} AS horizon) h

@@ -81,6 +81,7 @@ const TABLE: Record<string, Array<{ doc: string; allowed: Role[] }>> = {
   'Query.funnel': [{ doc: '{ funnel { browsers } }', allowed: ['staff', 'admin', 'adminKey'] }],
   'Query.topProducts': [{ doc: '{ topProducts(by: BROWSES) { productId } }', allowed: ['staff', 'admin', 'adminKey'] }],
   'Query.deadLetters': [{ doc: '{ deadLetters { code } }', allowed: ['admin', 'adminKey'] }],
+  'Query.processors': [{ doc: '{ processors { processor events } }', allowed: ['staff', 'admin', 'adminKey'] }],
   // Subscriptions get an invalid cursor or limit: once authorized they fail at once with BAD_USER_INPUT.
   'Subscription.userActivity': [
     {

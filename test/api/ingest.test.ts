@@ -88,7 +88,25 @@ describe('recordActivity', () => {
     );
   });
 
-  it('counts a repeated eventId as a duplicate, within a batch and across batches, and changes nothing', async () => {
+  it('counts a repeated eventId with the same content as a duplicate, within a batch and across batches, and changes nothing', async () => {
+    const user = id('user');
+    const [a, b] = [id('e'), id('e')];
+    const first = await record([
+      { eventId: a, userId: user, type: 'BROWSE', productId: '1' },
+      { eventId: a, userId: user, type: 'BROWSE', productId: '1' },
+      { eventId: b, userId: user, type: 'BROWSE', productId: '3' },
+    ]);
+    expect(first.data?.recordActivity).toMatchObject({ accepted: 2, duplicates: 1 });
+    const again = await record([
+      { eventId: b, userId: user, type: 'BROWSE', productId: '3' },
+      { eventId: a, userId: user, type: 'BROWSE', productId: '1' },
+    ]);
+    expect(again.data?.recordActivity).toEqual({ accepted: 0, duplicates: 2, errors: [] });
+    const stored = await gql(server.url, ACTIVITY, { userId: user });
+    expect(stored.data?.userActivity.edges.map((e: any) => e.node.productId)).toEqual(['1', '3']);
+  });
+
+  it('rejects an eventId reused with other content (EVENT_ID_CONFLICT, by index), within a batch and across batches, and changes nothing', async () => {
     const user = id('user');
     const [a, b] = [id('e'), id('e')];
     const first = await record([
@@ -96,14 +114,35 @@ describe('recordActivity', () => {
       { eventId: a, userId: user, type: 'BROWSE', productId: '2' },
       { eventId: b, userId: user, type: 'BROWSE', productId: '3' },
     ]);
-    expect(first.data?.recordActivity).toMatchObject({ accepted: 2, duplicates: 1 });
+    expect(first.data?.recordActivity).toEqual({
+      accepted: 2,
+      duplicates: 0,
+      errors: [{ index: 1, eventId: a, code: 'EVENT_ID_CONFLICT', message: expect.stringContaining('index 0') }],
+    });
     const again = await record([
       { eventId: b, userId: user, type: 'PURCHASE', productId: '9', unitPrice: '5.00' },
       { eventId: a, userId: user, type: 'BROWSE', productId: '1' },
     ]);
-    expect(again.data?.recordActivity).toEqual({ accepted: 0, duplicates: 2, errors: [] });
+    expect(again.data?.recordActivity).toEqual({
+      accepted: 0,
+      duplicates: 1,
+      errors: [{ index: 0, eventId: b, code: 'EVENT_ID_CONFLICT', message: expect.stringContaining('other content') }],
+    });
     const stored = await gql(server.url, ACTIVITY, { userId: user });
     expect(stored.data?.userActivity.edges.map((e: any) => e.node.productId)).toEqual(['1', '3']);
+    const letters = await gql(server.url, '{ deadLetters(stream: activity) { eventId code index } }');
+    expect(letters.data?.deadLetters).toEqual(
+      expect.arrayContaining([
+        { eventId: a, code: 'EVENT_ID_CONFLICT', index: 1 },
+        { eventId: b, code: 'EVENT_ID_CONFLICT', index: 0 },
+      ]),
+    );
+  });
+
+  it('a resend that leaves occurredAt out is a duplicate, though its arrival time differs', async () => {
+    const event = { eventId: id('e'), userId: id('user'), type: 'BROWSE', productId: '1' };
+    expect((await record([event])).data?.recordActivity).toMatchObject({ accepted: 1 });
+    expect((await record([event])).data?.recordActivity).toMatchObject({ accepted: 0, duplicates: 1, errors: [] });
   });
 
   it('refuses a batch over MAX_BATCH_SIZE as a whole and stores nothing of it', async () => {

@@ -2,7 +2,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SalesWindow as CoreWindow } from '../../src/core/sales/types.js';
 import { closeAllClients, gql, subscribe, untilLive } from '../helpers/clients.js';

@@ -89,6 +89,7 @@ describe('foldStockChanges', () => {
     expect(warnings.map((w) => [w.kind, w.quantity])).toEqual([
       ['LOW_STOCK', 8],
       ['OUT_OF_STOCK', 0],
+      ['LOW_STOCK', 3],
       ['RESTOCKED', 33],
     ]);
     expect(stock.get('p')).toEqual({ quantity: 32, threshold: null });
@@ -131,7 +132,8 @@ describe('validateInventoryEvent', () => {
   it('accepts exactly one of quantity and delta, and defaults occurredAt to now', () => {
     expect(validateInventoryEvent({ eventId: 'e', productId: 'p', quantity: 0 }, 0, { now })).toEqual({
       ok: true,
-      event: { eventId: 'e', productId: 'p', quantity: 0, delta: null, occurredAt: now },
+      // timeDefaulted: a resend is compared without its arrival time.
+      event: { eventId: 'e', productId: 'p', quantity: 0, delta: null, occurredAt: now, timeDefaulted: true },
     });
     expect(codeOf({ delta: -2 })).toBe('ok');
     expect(codeOf({ delta: 0 })).toBe('ok');

@@ -27,6 +27,8 @@ describe('validateActivityEvent', () => {
         currency: null,
         orderId: null,
         occurredAt: now,
+        // A resend is compared without its arrival time.
+        timeDefaulted: true,
       },
     });
   });

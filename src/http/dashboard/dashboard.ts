@@ -190,6 +190,7 @@ function restart(): void {
   setStatus('connecting', 'connecting…');
   for (const follower of followers) follower.start();
   void loadTopProducts();
+  void loadProcessors();
 }
 
 // ---- money: decimal strings, summed exactly (never as floats)
@@ -436,6 +437,25 @@ function tableRow(label: string, value: string): HTMLTableRowElement {
 topMetric.addEventListener('change', () => void loadTopProducts());
 setInterval(() => void loadTopProducts(), 5_000);
 
+// ---- processors: how far each is behind the event log
+
+async function loadProcessors(): Promise<void> {
+  const data = await query<{
+    processors: Array<{ processor: string; log: string; events: number; seconds: number }>;
+  }>('{ processors { processor log events seconds } }').catch(() => null);
+  if (!data) return;
+  $('processor-table').replaceChildren(
+    ...data.processors.map((p) =>
+      tableRow(
+        `${p.processor} · ${p.log} log`,
+        p.events === 0 ? 'caught up' : `${p.events} events, ${p.seconds.toFixed(1)} s behind`,
+      ),
+    ),
+  );
+}
+
+setInterval(() => void loadProcessors(), 2_000);
+
 // ---- recommendations of one shopper
 
 const shopperInput = $<HTMLInputElement>('shopper');
@@ -474,3 +494,4 @@ void startSales();
 void startWarnings();
 startActivity();
 void loadTopProducts();
+void loadProcessors();
