@@ -271,6 +271,90 @@ export const RECORD_ACTIVITY = `mutation Record($events: [ActivityEventInput!]!)
   recordActivity(events: $events) { accepted duplicates errors { index code } }
 }`;
 
+/** The same with `ack: STORED`: answered at commit of the log append; `position` is the batch's log cursor. */
+export const RECORD_ACTIVITY_STORED = `mutation RecordStored($events: [ActivityEventInput!]!) {
+  recordActivity(events: $events, ack: STORED) { accepted duplicates errors { index code } position }
+}`;
+
+/** recordInventory with the default ack (PROCESSED): answered once stock levels and warnings reflect it. */
+export const RECORD_INVENTORY = `mutation RecordInventory($events: [InventoryEventInput!]!) {
+  recordInventory(events: $events) { accepted duplicates errors { index code } position }
+}`;
+
+export const RECORD_INVENTORY_STORED = `mutation RecordInventoryStored($events: [InventoryEventInput!]!) {
+  recordInventory(events: $events, ack: STORED) { accepted duplicates errors { index code } position }
+}`;
+
+export type IngestReport = {
+  accepted: number;
+  duplicates: number;
+  errors: Array<{ index: number; code: string }>;
+  position?: string | null;
+};
+
+/** Sends one batch; throws unless every event was accepted (or was a duplicate). */
+export async function ingest(url: string, mutation: string, events: readonly unknown[]): Promise<IngestReport> {
+  const data = await gql<Record<string, IngestReport>>(url, mutation, { events });
+  const report = Object.values(data)[0] as IngestReport;
+  if (report.errors.length > 0) {
+    throw new Error(`${report.errors.length} of ${events.length} events rejected, e.g. ${report.errors[0]?.code}`);
+  }
+  return report;
+}
+
+/** GET on the server's origin (`/ready`, `/metrics`), on the same keep-alive agent. */
+export function getText(graphqlUrl: string, path: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(new URL(path, graphqlUrl), { method: 'GET', agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Each processor's lag behind the head of each log it follows, as GET /ready reports it. */
+export type ProcessorLag = { processor: string; log: string; events: number; seconds: number };
+
+export async function processorLag(graphqlUrl: string): Promise<ProcessorLag[]> {
+  const { status, text } = await getText(graphqlUrl, '/ready');
+  const body = JSON.parse(text) as { status: string; processors?: ProcessorLag[] };
+  if (status !== 200 || !Array.isArray(body.processors)) throw new Error(`/ready ${status}: ${text.slice(0, 200)}`);
+  return body.processors;
+}
+
+/** Resolves when no processor has an event waiting (GET /ready); rejects after `timeoutMs`. */
+export async function processorsCaughtUp(graphqlUrl: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const lag = await processorLag(graphqlUrl);
+    if (lag.every((l) => l.events === 0)) return;
+    if (Date.now() > deadline) {
+      const behind = lag.filter((l) => l.events > 0).map((l) => `${l.processor}/${l.log} ${l.events}`);
+      throw new Error(`the processors did not catch up within ${timeoutMs / 1000} s: ${behind.join(', ')}`);
+    }
+    await sleep(100);
+  }
+}
+
+/** Samples of one counter of GET /metrics (Prometheus text), by the value of one label. */
+export async function metricByLabel(graphqlUrl: string, name: string, label: string): Promise<Map<string, number>> {
+  const { status, text } = await getText(graphqlUrl, '/metrics');
+  if (status !== 200) throw new Error(`/metrics ${status}`);
+  const out = new Map<string, number>();
+  const pattern = new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`);
+  for (const line of text.split('\n')) {
+    const match = pattern.exec(line);
+    if (!match) continue;
+    const value = new RegExp(`(?:^|,)${label}="([^"]*)"`).exec(match[1] as string)?.[1];
+    if (value !== undefined) out.set(value, Number(match[2]));
+  }
+  return out;
+}
+
 /** Percentile of already sorted numbers (nearest rank). */
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;

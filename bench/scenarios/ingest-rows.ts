@@ -1,6 +1,7 @@
 // The baseline side of the ingest scenarios: the same events as plain rows for bare `pg`.
-import type pg from 'pg';
+import pg from 'pg';
 import type { ActivityInput } from '../../src/cli/simulate.js';
+import { closedLoop, type ScratchDb } from '../lib.js';
 
 export type Row = [string, string, string, string, number, string | null, string | null, string | null, string];
 
@@ -36,4 +37,32 @@ export const BARE_ROW_INSERT = `INSERT INTO bare_events
 
 export function columns(rows: readonly Row[]): unknown[][] {
   return Array.from({ length: 9 }, (_, c) => rows.map((r) => r[c]));
+}
+
+/**
+ * Events/s of bare `pg` INSERT … SELECT FROM unnest of `batches` into bare_events (created here),
+ * from `clients` connections in a closed loop for `seconds`: the baseline of the batched scenarios.
+ */
+export async function bareBatchRate(
+  db: ScratchDb,
+  batches: readonly ActivityInput[][],
+  clients: number,
+  seconds: number,
+): Promise<number> {
+  await createBareTable(db.pool);
+  const size = batches[0]?.length ?? 0;
+  const rows = batches.map((b) => columns(b.map(toRow)));
+  const conns = await Promise.all(Array.from({ length: clients }, () => new pg.Client({ connectionString: db.url })));
+  await Promise.all(conns.map((c) => c.connect()));
+  let bareNext = 0;
+  const bareDone = await closedLoop(clients, seconds * 1000, async (client) => {
+    const n = bareNext++;
+    const cols = rows[n % rows.length] as unknown[][];
+    // A fresh eventId per round, so that the baseline never skips a row as a duplicate.
+    const round = Math.floor(n / rows.length);
+    const ids = round === 0 ? cols[0] : (cols[0] as string[]).map((id) => `${id}-r${round}`);
+    await conns[client]?.query(BARE_BATCH_INSERT, [ids, ...cols.slice(1)]);
+  });
+  await Promise.all(conns.map((c) => c.end()));
+  return (bareDone * size) / seconds;
 }
