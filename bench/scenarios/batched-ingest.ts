@@ -1,14 +1,27 @@
-// Batched ingest: events/s through recordActivity (500-event batches, every processor on,
-// 2 client connections) against bare `pg` INSERT … SELECT FROM unnest of the same rows into an
-// equivalent table with the same unique key, also from 2 connections.
-import pg from 'pg';
-import { closedLoop, gql, RECORD_ACTIVITY, type Result, type Scenario, scratchDatabase, startServer } from '../lib.js';
-import { BARE_BATCH_INSERT, columns, createBareTable, toRow } from './ingest-rows.js';
-import { activityBatches } from './traffic.js';
+// Batched ingest: events/s through recordActivity (500-event batches, 2 client connections) with
+// ack STORED (answered at commit of the log append, while every processor follows the log in the
+// same server) and with the default ack PROCESSED (answered once every processor has applied the
+// batch), against bare `pg` INSERT … SELECT FROM unnest of the same rows into an equivalent table
+// with the same unique key, also from 2 connections. The processors catch up before each next
+// measurement, so that no backlog is charged to it.
+import {
+  closedLoop,
+  ingest,
+  processorsCaughtUp,
+  RECORD_ACTIVITY,
+  RECORD_ACTIVITY_STORED,
+  type Result,
+  type Scenario,
+  scratchDatabase,
+  startServer,
+} from '../lib.js';
+import { bareBatchRate } from './ingest-rows.js';
+import { activityBatches, freshBatch } from './traffic.js';
 
 const SIZE = 500;
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 2);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 12);
+const CATCH_UP_MS = 300_000;
 
 export const batchedIngest: Scenario = {
   name: 'batched-ingest',
@@ -18,45 +31,54 @@ export const batchedIngest: Scenario = {
     const server = await startServer(db.url);
     try {
       const batches = activityBatches(600, SIZE, `bi-${Date.now().toString(36)}`);
+      let next = 0;
+      const timed = async (mutation: string) => {
+        let accepted = 0;
+        const served = await closedLoop(CLIENTS, SECONDS * 1000, async () => {
+          const report = await ingest(server.url, mutation, freshBatch(batches, next++));
+          accepted += report.accepted;
+        });
+        return { served, rate: accepted / SECONDS };
+      };
       // Warm-up (JIT, plans, caches), not counted.
-      for (let i = 0; i < 4; i++) await gql(server.url, RECORD_ACTIVITY, { events: batches[i] });
-      let next = 4;
-      const served = await closedLoop(CLIENTS, SECONDS * 1000, async () => {
-        const batch = batches[next++ % batches.length];
-        await gql(server.url, RECORD_ACTIVITY, { events: batch });
-      });
-      const rate = (served * SIZE) / SECONDS;
+      for (let i = 0; i < 4; i++) await ingest(server.url, RECORD_ACTIVITY_STORED, freshBatch(batches, next++));
+      await processorsCaughtUp(server.url, CATCH_UP_MS);
 
-      await createBareTable(db.pool);
-      const rows = batches.map((b) => columns(b.map(toRow)));
-      const clients = await Promise.all(
-        Array.from({ length: CLIENTS }, () => new pg.Client({ connectionString: db.url })),
-      );
-      await Promise.all(clients.map((c) => c.connect()));
-      let bareNext = 0;
-      const bareDone = await closedLoop(CLIENTS, SECONDS * 1000, async (client) => {
-        const n = bareNext++;
-        const cols = rows[n % rows.length] as unknown[][];
-        // A fresh eventId per round, so that the baseline never skips a row as a duplicate.
-        const round = Math.floor(n / rows.length);
-        const ids = round === 0 ? cols[0] : (cols[0] as string[]).map((id) => `${id}-r${round}`);
-        await clients[client]?.query(BARE_BATCH_INSERT, [ids, ...cols.slice(1)]);
-      });
-      await Promise.all(clients.map((c) => c.end()));
-      const bare = (bareDone * SIZE) / SECONDS;
-      const ratio = rate / bare;
+      const stored = await timed(RECORD_ACTIVITY_STORED);
+      const storedAt = performance.now();
+      await processorsCaughtUp(server.url, CATCH_UP_MS);
+      const catchUpSeconds = (performance.now() - storedAt) / 1000;
+
+      const processed = await timed(RECORD_ACTIVITY);
+      await processorsCaughtUp(server.url, CATCH_UP_MS);
+
+      const bare = await bareBatchRate(db, batches, CLIENTS, SECONDS);
+      const storedRatio = stored.rate / bare;
+      const processedRatio = processed.rate / bare;
       return [
         {
           scenario: 'batched ingest',
-          figure: 'events/s, 500-event batches, 2 clients',
-          value: rate,
+          figure: 'events/s, 500-event batches, 2 clients, ack STORED',
+          value: stored.rate,
           unit: 'events/s',
           baselineLabel: 'bare pg unnest INSERT',
           baseline: bare,
-          ratio,
-          target: '≥ 0.25× (aim 0.4×)',
-          met: ratio >= 0.25,
-          notes: `${served} batches in ${SECONDS} s`,
+          ratio: storedRatio,
+          target: '≥ 0.5×',
+          met: storedRatio >= 0.5,
+          notes: `ack STORED: ${stored.served} batches in ${SECONDS} s; the processors caught up ${catchUpSeconds.toFixed(1)} s after the last answer (${Math.round((stored.served * SIZE) / (SECONDS + catchUpSeconds)).toLocaleString('en-US')} events/s stored and processed)`,
+        },
+        {
+          scenario: 'batched ingest',
+          figure: 'events/s, 500-event batches, 2 clients, ack PROCESSED (default)',
+          value: processed.rate,
+          unit: 'events/s',
+          baselineLabel: 'bare pg unnest INSERT',
+          baseline: bare,
+          ratio: processedRatio,
+          target: '≥ 0.1×',
+          met: processedRatio >= 0.1,
+          notes: `ack PROCESSED: ${processed.served} batches in ${SECONDS} s`,
         },
       ];
     } finally {
