@@ -15,6 +15,7 @@ import { processingCore } from './scenarios/processing-core.js';
 import { reconnectStorm } from './scenarios/reconnect-storm.js';
 import { singleIngest } from './scenarios/single-ingest.js';
 import { slowConsumer } from './scenarios/slow-consumer.js';
+import { sustained } from './scenarios/sustained.js';
 
 const scenarios: Scenario[] = [
   batchedIngest,
@@ -27,6 +28,7 @@ const scenarios: Scenario[] = [
   slowConsumer,
   fanoutPerShopper,
   history,
+  sustained,
 ];
 
 const here = dirname(fileURLToPath(import.meta.url));
