@@ -10,6 +10,7 @@ import { connections } from './scenarios/connections.js';
 import { fanoutPerShopper } from './scenarios/fanout-per-shopper.js';
 import { fanoutShared } from './scenarios/fanout-shared.js';
 import { history } from './scenarios/history.js';
+import { historyGrowth } from './scenarios/history-growth.js';
 import { latency } from './scenarios/latency.js';
 import { processingCore } from './scenarios/processing-core.js';
 import { reconnectStorm } from './scenarios/reconnect-storm.js';
@@ -29,6 +30,7 @@ const scenarios: Scenario[] = [
   fanoutPerShopper,
   history,
   sustained,
+  historyGrowth,
 ];
 
 const here = dirname(fileURLToPath(import.meta.url));
