@@ -13,6 +13,7 @@ import { history } from './scenarios/history.js';
 import { historyGrowth } from './scenarios/history-growth.js';
 import { latency } from './scenarios/latency.js';
 import { processingCore } from './scenarios/processing-core.js';
+import { processingLag } from './scenarios/processing-lag.js';
 import { reconnectStorm } from './scenarios/reconnect-storm.js';
 import { singleIngest } from './scenarios/single-ingest.js';
 import { slowConsumer } from './scenarios/slow-consumer.js';
@@ -31,6 +32,7 @@ const scenarios: Scenario[] = [
   history,
   sustained,
   historyGrowth,
+  processingLag,
 ];
 
 const here = dirname(fileURLToPath(import.meta.url));
