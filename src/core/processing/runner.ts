@@ -51,7 +51,10 @@ export type ProcessingOptions = {
   pool: pg.Pool;
   fanout: Fanout;
   log: Logger;
+  /** Every processor: the ones this process runs and the ones others run (ack PROCESSED waits for all). */
   processors: readonly Processor[];
+  /** Names of the processors this process runs. */
+  run: readonly string[];
   /** Events per batch at most, per log. */
   batchSize: number;
   /** Backstop for a lost wake-up, and how often a process that is not the owner looks again. */
@@ -89,7 +92,9 @@ export type Processing = ReturnType<typeof createProcessing>;
 
 export function createProcessing(options: ProcessingOptions) {
   const readerFor = options.reader ?? createPgLogReader;
-  const states = options.processors.map((processor) => new ProcessorLoop(processor, options, readerFor));
+  const states = options.processors
+    .filter((processor) => options.run.includes(processor.name))
+    .map((processor) => new ProcessorLoop(processor, options, readerFor));
   const checkpoints = new CheckpointWatch(options);
   const unsubscribes: Array<() => void> = [];
   let timer: NodeJS.Timeout | null = null;
