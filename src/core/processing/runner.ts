@@ -86,7 +86,10 @@ const LOG_TOPICS: Record<LogName, FeedTopic> = { activity: 'activity:event', inv
 const IDLE_IN_BATCH_TIMEOUT = '30s';
 /** After a failed batch (the database is down), wait this long before trying again. */
 const RETRY_AFTER_ERROR_MS = 500;
-const LAG_COUNT_LIMIT = 1_000_000;
+/** Lag is counted up to this many events (a bounded index scan); beyond it, this number is shown. */
+export const LAG_COUNT_LIMIT = 100_000;
+/** /ready, /metrics and the processors query within this many ms share one reading of the lag. */
+const LAG_CACHE_MS = 1000;
 
 export type Processing = ReturnType<typeof createProcessing>;
 
@@ -98,6 +101,7 @@ export function createProcessing(options: ProcessingOptions) {
   const checkpoints = new CheckpointWatch(options);
   const unsubscribes: Array<() => void> = [];
   let timer: NodeJS.Timeout | null = null;
+  let lagRead: { at: number; lag: Promise<ProcessorLag[]> } | null = null;
 
   const followers = (log: LogName) => options.processors.filter((p) => p.follows.some((f) => f.log.name === log));
 
@@ -146,29 +150,39 @@ export function createProcessing(options: ProcessingOptions) {
       for (const state of states) await state.drain();
     },
 
-    /** Each processor's distance from the head of each log it follows. */
-    async lag(): Promise<ProcessorLag[]> {
-      const stored = await readCheckpoints(options.pool);
-      const now = Date.now();
-      const result: ProcessorLag[] = [];
-      for (const processor of options.processors) {
-        for (const follow of processor.follows) {
-          const after = stored.get(key(processor.name, follow.log.name)) ?? START;
-          const lag = await readerFor(options.pool).lag(follow.log, after, {
-            where: follow.where,
-            countUpTo: LAG_COUNT_LIMIT,
-          });
-          result.push({
-            processor: processor.name,
-            log: follow.log.name,
-            events: lag.events,
-            seconds: lag.oldestReceivedAt ? Math.max(0, (now - lag.oldestReceivedAt.getTime()) / 1000) : 0,
-          });
-        }
+    /** Each processor's distance from the head of each log it follows (read at most once a second). */
+    lag(): Promise<ProcessorLag[]> {
+      if (!lagRead || performance.now() - lagRead.at > LAG_CACHE_MS) {
+        lagRead = { at: performance.now(), lag: readLag() };
+        lagRead.lag.catch(() => {
+          lagRead = null;
+        });
       }
-      return result;
+      return lagRead.lag;
     },
   };
+
+  async function readLag(): Promise<ProcessorLag[]> {
+    const stored = await readCheckpoints(options.pool);
+    const now = Date.now();
+    const result: ProcessorLag[] = [];
+    for (const processor of options.processors) {
+      for (const follow of processor.follows) {
+        const after = stored.get(key(processor.name, follow.log.name)) ?? START;
+        const lag = await readerFor(options.pool).lag(follow.log, after, {
+          where: follow.where,
+          countUpTo: LAG_COUNT_LIMIT,
+        });
+        result.push({
+          processor: processor.name,
+          log: follow.log.name,
+          events: lag.events,
+          seconds: lag.oldestReceivedAt ? Math.max(0, (now - lag.oldestReceivedAt.getTime()) / 1000) : 0,
+        });
+      }
+    }
+    return result;
+  }
 }
 
 class ProcessorLoop {

@@ -1,6 +1,6 @@
-// Builds the recommendation lists of the shoppers queued in recommendation_rebuilds (by the ingest
-// transaction, see processor.ts), outside the ingest transaction. One builder runs in every
-// server process, woken by 'recommendations:rebuild' (published after each ingest COMMIT), by a
+// Builds the recommendation lists of the shoppers queued in recommendation_rebuilds (by the
+// recommendations processor's batch, see processor.ts), outside that batch. One builder runs in every
+// server process, woken by 'recommendations:rebuild' (published after each such COMMIT), by a
 // poll timer, and once at start. Each chunk, in ONE transaction: claim up to BUILD_CHUNK queued
 // rows (FOR UPDATE SKIP LOCKED), take the build lock of each of their shoppers (in one order),
 // delete their queued rows, then read and rank their lists and store the changed ones; COMMIT,
@@ -9,13 +9,13 @@
 //
 // Why a stored list is never stale for long, nor overwrites a newer one:
 // - The rows are deleted only in the transaction that stores the lists, and the lists are read
-//   after the rows were seen committed. An ingest that commits after our read queued a row we did
+//   after the rows were seen committed. A batch that commits after our read queued a row we did
 //   not claim (or delete), so its shopper is built again. A crash rolls the delete back: the rows
 //   stay, and another process (or this one after restart) builds them.
 // - Two builders on one shopper serialise on the shopper's build lock, and every read happens
 //   after taking it, so the one that stores later also read later.
-// - The build lock is not the ingest lock ('recommendations:' || user): an ingest never waits for
-//   a builder, and a builder reads only committed signals (no lock needed for that).
+// - A processor batch never waits for a builder (it takes no build lock), and a builder reads
+//   only committed signals (no lock needed for that).
 // - A builder never waits for a row another builder holds (SKIP LOCKED everywhere), so builders
 //   wait only on build locks, taken in one order: no deadlock.
 // - Products at 0 or less are left out (lists.ts). A build holds the stock lock shared (taken
