@@ -48,6 +48,8 @@ export type Config = Readonly<{
     pollIntervalMs: number;
     /** How long a mutation with ack PROCESSED waits for the processors before PROCESSING_TIMEOUT. */
     processedTimeoutMs: number;
+    /** Under a stream of appends, how long a processor waits between batches so that they grow. */
+    lingerMs: number;
     /** The processors this process runs (every process runs all by default; 'none' makes an ingest-only process). */
     run: readonly ProcessorName[];
   }>;
@@ -165,6 +167,7 @@ export function loadConfig(env: Env = process.env): Config {
       batchSize: read.int('PROCESSOR_BATCH_SIZE', 5000, { min: 1, max: 100_000 }),
       pollIntervalMs: read.int('PROCESSOR_POLL_INTERVAL_MS', 1000, { min: 10 }),
       processedTimeoutMs: read.int('PROCESSED_ACK_TIMEOUT_MS', 10_000, { min: 10 }),
+      lingerMs: read.int('PROCESSOR_LINGER_MS', 10, { min: 0, max: 1000 }),
       run: run.filter((n): n is ProcessorName => (PROCESSOR_NAMES as readonly string[]).includes(n)),
     },
     feed: {

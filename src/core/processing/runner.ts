@@ -61,6 +61,8 @@ export type ProcessingOptions = {
   pollIntervalMs: number;
   /** How long `ack: PROCESSED` waits before it answers PROCESSING_TIMEOUT. */
   processedTimeoutMs: number;
+  /** Under a stream of wake-ups, wait this long between batches so that they grow. */
+  lingerMs: number;
   /** The log behind the processors (default: the PostgreSQL tables, read in the batch's transaction). */
   reader?: (db: Queryable) => LogReader;
   /** Told after every committed batch, for metrics. */
@@ -236,9 +238,13 @@ class ProcessorLoop {
   }
 
   private async loop(): Promise<void> {
+    let outcome: StepOutcome | null = null;
     do {
       this.again = false;
-      let outcome: StepOutcome;
+      // Woken again while a batch ran: linger, so that a stream of small appends is applied in
+      // fewer, larger batches (Kafka's linger.ms). A full batch goes on at once; so does the
+      // first batch after an idle spell, which keeps latency low at low load.
+      if (outcome === 'done' && this.options.lingerMs > 0) await sleep(this.options.lingerMs);
       try {
         outcome = await this.step();
       } catch (error) {
@@ -335,6 +341,10 @@ export async function readBatch(
     position: maxPosition(from, minPosition(read.next, cut as Position)),
   }));
   return { entries, next, full: reads.some(({ read }) => read.full) };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function key(processor: string, log: LogName | string): string {

@@ -18,9 +18,10 @@
 //   only committed signals (no lock needed for that).
 // - A builder never waits for a row another builder holds (SKIP LOCKED everywhere), so builders
 //   wait only on build locks, taken in one order: no deadlock.
-// - Products at 0 or less are left out (lists.ts). A build holds the stock lock shared (taken
-//   before the build locks), so a batch in which a product runs out waits for it and then finds
-//   its list among those to rebuild (stock.ts).
+// - Products at 0 or less are left out (lists.ts). After computing its lists, a build takes the
+//   stock lock shared and rechecks their products' levels (queueing its shoppers again if one ran
+//   out); a batch in which a product runs out waits for that short phase, then finds the stored
+//   list among those to rebuild (stock.ts).
 import type pg from 'pg';
 import { withTransaction } from '../../db/transaction.js';
 import type { Fanout } from '../../feed/fanout.js';
@@ -29,7 +30,8 @@ import type { Logger } from '../../log.js';
 import type { Clock } from '../clock.js';
 import { compare } from './co-occurrence.js';
 import { computeLists, storeChangedLists } from './lists.js';
-import { lockStockForBuild } from './stock.js';
+import { queueRebuilds } from './processor.js';
+import { lockStockForBuild, shoppersHoldingOutOfStock } from './stock.js';
 import type { RecommendationSettings } from './types.js';
 
 /** Rows claimed per transaction: bounds how long one build holds its locks and its xid. */
@@ -68,7 +70,7 @@ export function createRecommendationBuilder(options: RecommendationBuilderOption
 
   /** One transaction; returns how many rows it claimed. */
   const buildChunk = async (): Promise<number> => {
-    const { claimed, changed } = await withTransaction(options.pool, async (tx) => {
+    const { claimed, changed, requeued } = await withTransaction(options.pool, async (tx) => {
       // Claiming rows gives the transaction an id, so the feeds' horizon waits for it: a chunk is
       // bounded to keep that short (readers retry soon when rows are held back). It never writes a
       // log table, so it is marked and the processors do not wait for it.
@@ -77,9 +79,7 @@ export function createRecommendationBuilder(options: RecommendationBuilderOption
         `SELECT id, user_id FROM recommendation_rebuilds ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
         [chunkSize],
       );
-      if (rows.length === 0) return { claimed: 0, changed: 0 };
-      // Before any build lock (one order: no deadlock) and before stock levels are read.
-      await lockStockForBuild(tx);
+      if (rows.length === 0) return { claimed: 0, changed: 0, requeued: 0 };
       const users = [...new Set(rows.map((row) => row.user_id as string))].sort(compare);
       await tx.query(
         `SELECT pg_advisory_xact_lock(k) FROM (
@@ -99,11 +99,16 @@ export function createRecommendationBuilder(options: RecommendationBuilderOption
       );
       const now = options.clock.now();
       const lists = await computeLists(tx, users, now, options.settings);
+      // A product may have run out since the lists were read: queue those shoppers again.
+      await lockStockForBuild(tx);
+      const stale = await shoppersHoldingOutOfStock(tx, lists);
+      await queueRebuilds(tx, stale);
       const changed = await storeChangedLists(tx, lists, now);
-      return { claimed: rows.length, changed };
+      return { claimed: rows.length, changed, requeued: stale.length };
     });
     // After COMMIT only, like every other feed write.
     if (changed > 0) options.fanout.publish('recommendations:list');
+    if (requeued > 0) options.fanout.publish('recommendations:rebuild');
     return claimed;
   };
 
