@@ -48,6 +48,10 @@ export type Config = Readonly<{
     pollIntervalMs: number;
     /** How long a mutation with ack PROCESSED waits for the processors before PROCESSING_TIMEOUT. */
     processedTimeoutMs: number;
+    /** Under a stream of appends, how long a processor waits between batches so that they grow. */
+    lingerMs: number;
+    /** The processors this process runs (every process runs all by default; 'none' makes an ingest-only process). */
+    run: readonly ProcessorName[];
   }>;
   feed: Readonly<{
     /** Items a subscriber of an event stream may have waiting before it must resync. */
@@ -98,6 +102,10 @@ type Env = Record<string, string | undefined>;
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
+/** The stream processors (src/core/processing/): names of their checkpoints and of PROCESSORS. */
+export const PROCESSOR_NAMES = ['inventory', 'sales', 'recommendations', 'activity-summaries'] as const;
+export type ProcessorName = (typeof PROCESSOR_NAMES)[number];
+
 /** Reads `.env` from the working directory into process.env (values already set win). */
 export function loadDotEnv(path = '.env'): void {
   if (existsSync(path)) process.loadEnvFile(path);
@@ -118,6 +126,15 @@ export function loadConfig(env: Env = process.env): Config {
   const currency = read.string('DEFAULT_CURRENCY', 'USD').toUpperCase();
   if (!isCurrencyCode(currency)) {
     problems.push(`DEFAULT_CURRENCY must be an ISO 4217 code such as USD, got "${currency}"`);
+  }
+  const runText = read.string('PROCESSORS', 'all').toLowerCase();
+  const run =
+    runText === 'all' ? [...PROCESSOR_NAMES] : runText === 'none' ? [] : runText.split(',').map((n) => n.trim());
+  const unknownProcessors = run.filter((n) => !(PROCESSOR_NAMES as readonly string[]).includes(n));
+  if (unknownProcessors.length > 0) {
+    problems.push(
+      `PROCESSORS must be all, none or a comma-separated list of ${PROCESSOR_NAMES.join(', ')}, got "${runText}"`,
+    );
   }
   const level = read.string('LOG_LEVEL', 'info') as LogLevel;
   if (!LOG_LEVELS.includes(level)) {
@@ -150,6 +167,8 @@ export function loadConfig(env: Env = process.env): Config {
       batchSize: read.int('PROCESSOR_BATCH_SIZE', 5000, { min: 1, max: 100_000 }),
       pollIntervalMs: read.int('PROCESSOR_POLL_INTERVAL_MS', 1000, { min: 10 }),
       processedTimeoutMs: read.int('PROCESSED_ACK_TIMEOUT_MS', 10_000, { min: 10 }),
+      lingerMs: read.int('PROCESSOR_LINGER_MS', 10, { min: 0, max: 1000 }),
+      run: run.filter((n): n is ProcessorName => (PROCESSOR_NAMES as readonly string[]).includes(n)),
     },
     feed: {
       subscriberQueueLimit: read.int('SUBSCRIBER_QUEUE_LIMIT', 1000, { min: 1 }),

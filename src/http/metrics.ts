@@ -15,13 +15,8 @@ export function createMetrics() {
     subscribers?: () => ReadonlyMap<FeedTopic, number>;
     lag?: () => Promise<ProcessorLag[]>;
   } = {};
-  // Both lag gauges are collected in one scrape: one read of the lag serves both.
-  let lagRead: { at: number; lag: Promise<ProcessorLag[]> } | null = null;
-  const currentLag = async (): Promise<ProcessorLag[]> => {
-    if (!watched.lag) return [];
-    if (!lagRead || performance.now() - lagRead.at > 500) lagRead = { at: performance.now(), lag: watched.lag() };
-    return lagRead.lag.catch(() => []);
-  };
+  // Both lag gauges are collected in one scrape; the core reads the lag once for both.
+  const currentLag = async (): Promise<ProcessorLag[]> => (watched.lag ? watched.lag().catch(() => []) : []);
   return {
     registry,
     /** Wires the gauges that are read on scrape (pool use, open subscriptions). */

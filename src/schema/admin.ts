@@ -40,7 +40,9 @@ const ProcessorLag = builder.objectRef<CoreProcessorLag>('ProcessorLag').impleme
       description: 'inventory, sales, recommendations or activity-summaries.',
     }),
     log: t.exposeString('log', { description: 'activity or inventory.' }),
-    events: t.exposeInt('events', { description: 'Events of the log it has not applied yet.' }),
+    events: t.exposeInt('events', {
+      description: 'Events of the log it has not applied yet (counted up to 100,000).',
+    }),
     seconds: t.exposeFloat('seconds', {
       description: 'Age of the oldest event it has not applied yet; 0 when caught up.',
     }),

@@ -47,5 +47,6 @@ describe('embedded database (no DATABASE_URL)', () => {
     expect(stored.data?.userActivity.edges.length).toBeGreaterThan(0);
     expect(await service.stop()).toBe(0);
     service = null;
-  });
+    // Two start-ups of PGlite (the first creates the cluster): slow on a busy machine.
+  }, 120_000);
 });

@@ -135,3 +135,44 @@ describe('/metrics', () => {
     expect(after - before).toBe(3);
   });
 });
+
+describe('processor lag', () => {
+  it('is shown in /ready, /metrics and the processors query, and falls to 0 once a process that runs the processors catches up', async () => {
+    // An ingest-only process (PROCESSORS=none): the log grows, nothing applies it.
+    const ingestOnly = await startTestServer({ env: { PROCESSORS: 'none' } });
+    const STORED = `mutation ($e: [InventoryEventInput!]!) { recordInventory(events: $e, ack: STORED) { accepted position } }`;
+    const stored = await gql(ingestOnly.url, STORED, {
+      e: [
+        { eventId: id('lag'), productId: 'lag-p', quantity: 5 },
+        { eventId: id('lag'), productId: 'lag-p', delta: 2 },
+      ],
+    });
+    expect(stored.data?.recordInventory).toMatchObject({ accepted: 2, position: expect.any(String) });
+
+    const ready = async (url: string) => (await fetch(url.replace('/graphql', '/ready'))).json();
+    const inventoryLag = (body: { processors: Array<{ processor: string; log: string; events: number }> }) =>
+      body.processors.find((p) => p.processor === 'inventory' && p.log === 'inventory');
+    await expect.poll(async () => inventoryLag(await ready(ingestOnly.url))?.events, { timeout: 10_000 }).toBe(2);
+    const metrics = await (await fetch(`${ingestOnly.httpBase}/metrics`)).text();
+    expect(seriesValue(metrics, 'shopstream_processor_lag_events', { processor: 'inventory', log: 'inventory' })).toBe(
+      2,
+    );
+    expect(
+      seriesValue(metrics, 'shopstream_processor_lag_seconds', { processor: 'inventory', log: 'inventory' }),
+    ).toBeGreaterThanOrEqual(0);
+    const query = await gql(ingestOnly.url, '{ processors { processor log events seconds } }');
+    expect(query.data?.processors).toContainEqual(
+      expect.objectContaining({ processor: 'inventory', log: 'inventory', events: 2 }),
+    );
+
+    // A second process on the same database runs the processors: it takes the work over.
+    const worker = await startTestServer({ databaseUrl: ingestOnly.databaseUrl });
+    await expect
+      .poll(async () => (await ready(worker.url)).processors.every((p: { events: number }) => p.events === 0), {
+        timeout: 15_000,
+      })
+      .toBe(true);
+    const levels = await gql(worker.url, '{ stockLevels(productIds: ["lag-p"]) { quantity } }');
+    expect(levels.data?.stockLevels).toEqual([{ quantity: 7 }]);
+  });
+});

@@ -51,13 +51,18 @@ export type ProcessingOptions = {
   pool: pg.Pool;
   fanout: Fanout;
   log: Logger;
+  /** Every processor: the ones this process runs and the ones others run (ack PROCESSED waits for all). */
   processors: readonly Processor[];
+  /** Names of the processors this process runs. */
+  run: readonly string[];
   /** Events per batch at most, per log. */
   batchSize: number;
   /** Backstop for a lost wake-up, and how often a process that is not the owner looks again. */
   pollIntervalMs: number;
   /** How long `ack: PROCESSED` waits before it answers PROCESSING_TIMEOUT. */
   processedTimeoutMs: number;
+  /** Under a stream of wake-ups, wait this long between batches so that they grow. */
+  lingerMs: number;
   /** The log behind the processors (default: the PostgreSQL tables, read in the batch's transaction). */
   reader?: (db: Queryable) => LogReader;
   /** Told after every committed batch, for metrics. */
@@ -83,16 +88,22 @@ const LOG_TOPICS: Record<LogName, FeedTopic> = { activity: 'activity:event', inv
 const IDLE_IN_BATCH_TIMEOUT = '30s';
 /** After a failed batch (the database is down), wait this long before trying again. */
 const RETRY_AFTER_ERROR_MS = 500;
-const LAG_COUNT_LIMIT = 1_000_000;
+/** Lag is counted up to this many events (a bounded index scan); beyond it, this number is shown. */
+export const LAG_COUNT_LIMIT = 100_000;
+/** /ready, /metrics and the processors query within this many ms share one reading of the lag. */
+const LAG_CACHE_MS = 1000;
 
 export type Processing = ReturnType<typeof createProcessing>;
 
 export function createProcessing(options: ProcessingOptions) {
   const readerFor = options.reader ?? createPgLogReader;
-  const states = options.processors.map((processor) => new ProcessorLoop(processor, options, readerFor));
+  const states = options.processors
+    .filter((processor) => options.run.includes(processor.name))
+    .map((processor) => new ProcessorLoop(processor, options, readerFor));
   const checkpoints = new CheckpointWatch(options);
   const unsubscribes: Array<() => void> = [];
   let timer: NodeJS.Timeout | null = null;
+  let lagRead: { at: number; lag: Promise<ProcessorLag[]> } | null = null;
 
   const followers = (log: LogName) => options.processors.filter((p) => p.follows.some((f) => f.log.name === log));
 
@@ -141,29 +152,39 @@ export function createProcessing(options: ProcessingOptions) {
       for (const state of states) await state.drain();
     },
 
-    /** Each processor's distance from the head of each log it follows. */
-    async lag(): Promise<ProcessorLag[]> {
-      const stored = await readCheckpoints(options.pool);
-      const now = Date.now();
-      const result: ProcessorLag[] = [];
-      for (const processor of options.processors) {
-        for (const follow of processor.follows) {
-          const after = stored.get(key(processor.name, follow.log.name)) ?? START;
-          const lag = await readerFor(options.pool).lag(follow.log, after, {
-            where: follow.where,
-            countUpTo: LAG_COUNT_LIMIT,
-          });
-          result.push({
-            processor: processor.name,
-            log: follow.log.name,
-            events: lag.events,
-            seconds: lag.oldestReceivedAt ? Math.max(0, (now - lag.oldestReceivedAt.getTime()) / 1000) : 0,
-          });
-        }
+    /** Each processor's distance from the head of each log it follows (read at most once a second). */
+    lag(): Promise<ProcessorLag[]> {
+      if (!lagRead || performance.now() - lagRead.at > LAG_CACHE_MS) {
+        lagRead = { at: performance.now(), lag: readLag() };
+        lagRead.lag.catch(() => {
+          lagRead = null;
+        });
       }
-      return result;
+      return lagRead.lag;
     },
   };
+
+  async function readLag(): Promise<ProcessorLag[]> {
+    const stored = await readCheckpoints(options.pool);
+    const now = Date.now();
+    const result: ProcessorLag[] = [];
+    for (const processor of options.processors) {
+      for (const follow of processor.follows) {
+        const after = stored.get(key(processor.name, follow.log.name)) ?? START;
+        const lag = await readerFor(options.pool).lag(follow.log, after, {
+          where: follow.where,
+          countUpTo: LAG_COUNT_LIMIT,
+        });
+        result.push({
+          processor: processor.name,
+          log: follow.log.name,
+          events: lag.events,
+          seconds: lag.oldestReceivedAt ? Math.max(0, (now - lag.oldestReceivedAt.getTime()) / 1000) : 0,
+        });
+      }
+    }
+    return result;
+  }
 }
 
 class ProcessorLoop {
@@ -217,9 +238,13 @@ class ProcessorLoop {
   }
 
   private async loop(): Promise<void> {
+    let outcome: StepOutcome | null = null;
     do {
       this.again = false;
-      let outcome: StepOutcome;
+      // Woken again while a batch ran: linger, so that a stream of small appends is applied in
+      // fewer, larger batches (Kafka's linger.ms). A full batch goes on at once; so does the
+      // first batch after an idle spell, which keeps latency low at low load.
+      if (outcome === 'done' && this.options.lingerMs > 0) await sleep(this.options.lingerMs);
       try {
         outcome = await this.step();
       } catch (error) {
@@ -316,6 +341,10 @@ export async function readBatch(
     position: maxPosition(from, minPosition(read.next, cut as Position)),
   }));
   return { entries, next, full: reads.some(({ read }) => read.full) };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function key(processor: string, log: LogName | string): string {

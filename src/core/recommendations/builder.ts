@@ -1,6 +1,6 @@
-// Builds the recommendation lists of the shoppers queued in recommendation_rebuilds (by the ingest
-// transaction, see processor.ts), outside the ingest transaction. One builder runs in every
-// server process, woken by 'recommendations:rebuild' (published after each ingest COMMIT), by a
+// Builds the recommendation lists of the shoppers queued in recommendation_rebuilds (by the
+// recommendations processor's batch, see processor.ts), outside that batch. One builder runs in every
+// server process, woken by 'recommendations:rebuild' (published after each such COMMIT), by a
 // poll timer, and once at start. Each chunk, in ONE transaction: claim up to BUILD_CHUNK queued
 // rows (FOR UPDATE SKIP LOCKED), take the build lock of each of their shoppers (in one order),
 // delete their queued rows, then read and rank their lists and store the changed ones; COMMIT,
@@ -9,18 +9,19 @@
 //
 // Why a stored list is never stale for long, nor overwrites a newer one:
 // - The rows are deleted only in the transaction that stores the lists, and the lists are read
-//   after the rows were seen committed. An ingest that commits after our read queued a row we did
+//   after the rows were seen committed. A batch that commits after our read queued a row we did
 //   not claim (or delete), so its shopper is built again. A crash rolls the delete back: the rows
 //   stay, and another process (or this one after restart) builds them.
 // - Two builders on one shopper serialise on the shopper's build lock, and every read happens
 //   after taking it, so the one that stores later also read later.
-// - The build lock is not the ingest lock ('recommendations:' || user): an ingest never waits for
-//   a builder, and a builder reads only committed signals (no lock needed for that).
+// - A processor batch never waits for a builder (it takes no build lock), and a builder reads
+//   only committed signals (no lock needed for that).
 // - A builder never waits for a row another builder holds (SKIP LOCKED everywhere), so builders
 //   wait only on build locks, taken in one order: no deadlock.
-// - Products at 0 or less are left out (lists.ts). A build holds the stock lock shared (taken
-//   before the build locks), so a batch in which a product runs out waits for it and then finds
-//   its list among those to rebuild (stock.ts).
+// - Products at 0 or less are left out (lists.ts). After computing its lists, a build takes the
+//   stock lock shared and rechecks their products' levels (queueing its shoppers again if one ran
+//   out); a batch in which a product runs out waits for that short phase, then finds the stored
+//   list among those to rebuild (stock.ts).
 import type pg from 'pg';
 import { withTransaction } from '../../db/transaction.js';
 import type { Fanout } from '../../feed/fanout.js';
@@ -29,7 +30,8 @@ import type { Logger } from '../../log.js';
 import type { Clock } from '../clock.js';
 import { compare } from './co-occurrence.js';
 import { computeLists, storeChangedLists } from './lists.js';
-import { lockStockForBuild } from './stock.js';
+import { queueRebuilds } from './processor.js';
+import { lockStockForBuild, shoppersHoldingOutOfStock } from './stock.js';
 import type { RecommendationSettings } from './types.js';
 
 /** Rows claimed per transaction: bounds how long one build holds its locks and its xid. */
@@ -68,7 +70,7 @@ export function createRecommendationBuilder(options: RecommendationBuilderOption
 
   /** One transaction; returns how many rows it claimed. */
   const buildChunk = async (): Promise<number> => {
-    const { claimed, changed } = await withTransaction(options.pool, async (tx) => {
+    const { claimed, changed, requeued } = await withTransaction(options.pool, async (tx) => {
       // Claiming rows gives the transaction an id, so the feeds' horizon waits for it: a chunk is
       // bounded to keep that short (readers retry soon when rows are held back). It never writes a
       // log table, so it is marked and the processors do not wait for it.
@@ -77,9 +79,7 @@ export function createRecommendationBuilder(options: RecommendationBuilderOption
         `SELECT id, user_id FROM recommendation_rebuilds ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
         [chunkSize],
       );
-      if (rows.length === 0) return { claimed: 0, changed: 0 };
-      // Before any build lock (one order: no deadlock) and before stock levels are read.
-      await lockStockForBuild(tx);
+      if (rows.length === 0) return { claimed: 0, changed: 0, requeued: 0 };
       const users = [...new Set(rows.map((row) => row.user_id as string))].sort(compare);
       await tx.query(
         `SELECT pg_advisory_xact_lock(k) FROM (
@@ -99,11 +99,16 @@ export function createRecommendationBuilder(options: RecommendationBuilderOption
       );
       const now = options.clock.now();
       const lists = await computeLists(tx, users, now, options.settings);
+      // A product may have run out since the lists were read: queue those shoppers again.
+      await lockStockForBuild(tx);
+      const stale = await shoppersHoldingOutOfStock(tx, lists);
+      await queueRebuilds(tx, stale);
       const changed = await storeChangedLists(tx, lists, now);
-      return { claimed: rows.length, changed };
+      return { claimed: rows.length, changed, requeued: stale.length };
     });
     // After COMMIT only, like every other feed write.
     if (changed > 0) options.fanout.publish('recommendations:list');
+    if (requeued > 0) options.fanout.publish('recommendations:rebuild');
     return claimed;
   };
 

@@ -26,15 +26,8 @@ export function learnFromBatch(settings: RecommendationSettings) {
   return async function applyRecommendations(tx: Tx, events: readonly InsertedActivityEvent[]): Promise<FeedTopic[]> {
     const users = [...new Set(events.map((e) => e.userId))].sort(compare);
     if (users.length === 0) return [];
-    // Invariant 3: one batch at a time per shopper, since the walk reads the shopper's signals
-    // and writes them back. Locks are taken in one order, so two batches with the same shoppers
-    // wait instead of deadlocking. Builders take a different lock and never hold this one.
-    await tx.query(
-      `SELECT pg_advisory_xact_lock(k) FROM (
-         SELECT DISTINCT hashtextextended('recommendations:' || u, 0) AS k FROM unnest($1::text[]) AS u ORDER BY k
-       ) locks`,
-      [users],
-    );
+    // Invariant 3: the walk reads the shoppers' signals and writes them back; the runner applies
+    // one recommendations batch at a time (its processor lock), so no other batch interleaves.
     const prior = await readPriorSignals(tx, events, settings.recentProducts);
     const learned = learnFromActions(prior, events, settings);
     await writeSignals(tx, learned.signals);

@@ -3,10 +3,11 @@
 // comes back, those shoppers are queued again. Committed with the stock change, so a builder that
 // sees the queued row also sees the new level (computeLists skips products at 0 or less).
 //
-// Why no list holding a product that ran out is missed: a builder holds the shared stock lock
-// (lockStockForBuild) from before it reads stock levels until it commits, and a batch in which a
+// Why no list holding a product that ran out is missed: a builder takes the shared stock lock
+// (lockStockForBuild) after computing its lists, rechecks their products' levels under it and
+// queues its shoppers again if one ran out, and holds it until it commits; a batch in which a
 // product runs out takes it exclusively before it looks for the lists that hold the product. So
-// either the build read the new level, or its list was committed before the search saw it.
+// either the recheck saw the new level, or the list was committed before the search saw it.
 // A restock needs no lock: its queued rows are committed with the level, and a builder deletes
 // only rows it saw committed (builder.ts), so a build that read the old level runs again.
 import type { Tx } from '../../db/transaction.js';
@@ -73,9 +74,31 @@ export async function queueStockRebuilds(tx: Tx, changes: readonly StockStateCha
 }
 
 /**
- * Taken by a builder before it reads stock levels, held until it commits: a batch in which a
- * product runs out waits for the build, then finds its list (see the top of this file).
+ * Taken by a builder after it computed its lists, held until it commits: a batch in which a
+ * product runs out either committed before (and the builder's recheck sees it) or waits for the
+ * build, then finds its list (see the top of this file). Held only for the recheck and the store,
+ * so an inventory batch waits milliseconds, not a whole build.
  */
 export async function lockStockForBuild(tx: Tx): Promise<void> {
   await tx.query(`SELECT pg_advisory_xact_lock_shared(${STOCK_LOCK})`);
+}
+
+/**
+ * Under lockStockForBuild: the shoppers whose computed list holds a product that ran out since
+ * the list was read. The caller queues them again, so the next build leaves the product out.
+ */
+export async function shoppersHoldingOutOfStock(
+  tx: Tx,
+  lists: ReadonlyMap<string, readonly { productId: string }[]>,
+): Promise<string[]> {
+  const products = new Set<string>();
+  for (const items of lists.values()) for (const item of items) products.add(item.productId);
+  if (products.size === 0) return [];
+  const { rows } = await tx.query<{ product_id: string }>(
+    'SELECT product_id FROM stock_levels WHERE product_id = ANY($1::text[]) AND quantity <= 0',
+    [[...products]],
+  );
+  if (rows.length === 0) return [];
+  const out = new Set(rows.map((row) => row.product_id));
+  return [...lists].filter(([, items]) => items.some((item) => out.has(item.productId))).map(([user]) => user);
 }
