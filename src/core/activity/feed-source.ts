@@ -2,7 +2,8 @@
 // contract's filters (userId, types, productId, time range) apply, in SQL and in memory.
 import { encodeCursor } from '../../feed/cursor.js';
 import { type FeedSource, positionOf } from '../../feed/feed.js';
-import type { ActivityEvent, ActivityFilter, ActivityType } from './types.js';
+import { activityEventOf } from './log.js';
+import type { ActivityEvent, ActivityFilter } from './types.js';
 
 export type ActivityFeedItem = ActivityEvent & { position: ReturnType<typeof positionOf> };
 
@@ -17,15 +18,7 @@ export const activityFeed: FeedSource<ActivityFeedItem, ActivityFilter> = {
     return {
       position,
       cursor: encodeCursor(position),
-      eventId: row.event_id as string,
-      userId: row.user_id as string,
-      type: row.type as ActivityType,
-      productId: row.product_id as string,
-      quantity: row.quantity as number,
-      unitPriceMinor: row.unit_price_minor === null ? null : BigInt(row.unit_price_minor as string),
-      currency: row.currency as string | null,
-      orderId: row.order_id as string | null,
-      occurredAt: row.occurred_at as Date,
+      ...activityEventOf(row),
       receivedAt: row.received_at as Date,
     };
   },
