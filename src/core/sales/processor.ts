@@ -6,6 +6,7 @@ import { applySalesWindows } from './aggregate.js';
 
 export const salesProcessor: Processor = {
   name: 'sales',
+  writesFeeds: true,
   follows: [{ log: activityLog, where: PURCHASES_ONLY }],
   apply: (tx, entries) => applySalesWindows(tx, eventsOf(entries, activityLog)),
 };
