@@ -1,0 +1,80 @@
+// The horizon marks (src/feed/feed.ts): a feed reader waits for every open transaction that may
+// still write its table, and for no other. A transaction marked NO_LOG_WRITES (the inventory and
+// sales processors, the list builder) holds back feeds but not the logs; one marked
+// NO_FEED_WRITES (the recommendations and summaries processors) holds back neither.
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stockWarningFeed } from '../../src/core/inventory/feed-source.js';
+import { NO_FEED_WRITES, NO_LOG_WRITES, readAfter } from '../../src/feed/feed.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+
+const START = { txId: 0n, seq: 0n };
+
+describe('horizon marks', () => {
+  let db: TestDatabase;
+  let reader: pg.Client;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    reader = new pg.Client({ connectionString: db.url });
+    await reader.connect();
+  });
+  afterAll(async () => {
+    await reader?.end();
+    await db?.drop();
+  });
+
+  /** Opens a transaction with an id (it wrote a row of its own), under `mark` if given. */
+  async function openWriter(mark: string | null) {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    await client.query('BEGIN');
+    if (mark) await client.query(`SELECT set_config('application_name', $1, true)`, [mark]);
+    await client.query(`INSERT INTO recommendation_rebuilds (user_id) VALUES ('horizon-test')`);
+    return {
+      async end() {
+        await client.query('ROLLBACK');
+        await client.end();
+      },
+    };
+  }
+
+  /** Commits a stock warning after the open writer took its id. */
+  async function commitWarning(productId: string) {
+    await reader.query(
+      `INSERT INTO stock_warnings (product_id, kind, quantity, threshold, occurred_at)
+       VALUES ($1, 'LOW_STOCK', 3, 10, now())`,
+      [productId],
+    );
+  }
+
+  const seen = async (productId: string) => {
+    const page = await readAfter(reader, stockWarningFeed, START, { limit: 100 });
+    return { delivered: page.items.some((i) => i.productId === productId), heldBack: page.heldBack };
+  };
+
+  it('an unmarked open transaction holds a later warning back', async () => {
+    const writer = await openWriter(null);
+    await commitWarning('hm-unmarked');
+    expect(await seen('hm-unmarked')).toEqual({ delivered: false, heldBack: true });
+    await writer.end();
+    expect((await seen('hm-unmarked')).delivered).toBe(true);
+  });
+
+  it('a transaction marked NO_LOG_WRITES still holds feeds back (it may write one)', async () => {
+    const writer = await openWriter(NO_LOG_WRITES);
+    await commitWarning('hm-no-log');
+    expect(await seen('hm-no-log')).toEqual({ delivered: false, heldBack: true });
+    await writer.end();
+    expect((await seen('hm-no-log')).delivered).toBe(true);
+  });
+
+  it('a transaction marked NO_FEED_WRITES does not hold a warning back', async () => {
+    const writer = await openWriter(NO_FEED_WRITES);
+    try {
+      await commitWarning('hm-no-feed');
+      expect(await seen('hm-no-feed')).toEqual({ delivered: true, heldBack: false });
+    } finally {
+      await writer.end();
+    }
+  });
+});
