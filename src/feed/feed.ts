@@ -54,9 +54,9 @@ export type FeedPage<Item> = {
 
 /**
  * Marks a transaction that never writes a log table (activity_events, inventory_events): the
- * processors and the list builder set it (SET LOCAL, before their first write), and readers of
- * the log leave such transactions out of their horizon, so a long build never holds the
- * processors back. Safe because the mark is set before the transaction has an id, and a
+ * processors that write a feed table and the list builder set it (SET LOCAL, before their
+ * first write), and readers of the log leave such transactions out of their horizon, so a long
+ * build never holds the processors back. Safe because the mark is set before the transaction has an id, and a
  * transaction is left out only while pg_stat_activity shows that very id under the mark.
  */
 export const NO_LOG_WRITES = 'shopstream:derive';
@@ -80,7 +80,7 @@ function horizon(leaveOut: string): string {
 
 /**
  * Marks a transaction that writes neither a log nor a feed table (the recommendations and
- * summaries processors, the pair compactor): every horizon leaves it out, so its batch never
+ * summaries processors): every horizon leaves it out, so its batch never
  * holds back a stock warning or a window update. Safe for the same reason as NO_LOG_WRITES.
  */
 export const NO_FEED_WRITES = 'shopstream:private';

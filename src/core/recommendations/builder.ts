@@ -22,6 +22,7 @@
 //   stock lock shared and rechecks their products' levels (queueing its shoppers again if one ran
 //   out); a batch in which a product runs out waits for that short phase, then finds the stored
 //   list among those to rebuild (stock.ts).
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { withTransaction } from '../../db/transaction.js';
 import type { Fanout } from '../../feed/fanout.js';
@@ -41,8 +42,8 @@ export const BUILD_POLL_INTERVAL_MS = 1000;
 /**
  * Woken again while a pass ran: wait this long before the next one. Under a stream of batches a
  * shopper's events then collapse into one build instead of one per batch, and the builder leaves
- * the CPU to the processors (measured: at 1,000 events/s it halves the stock warnings' lag). The
- * first pass after an idle spell starts at once.
+ * the CPU to the processors (measured at 1,000 events/s: the stock warnings' median lag fell by
+ * about a third). The first pass after an idle spell starts at once.
  */
 export const BUILD_LINGER_MS = 200;
 
@@ -146,7 +147,7 @@ export function createRecommendationBuilder(options: RecommendationBuilderOption
         do {
           again = false;
           await drain();
-          if (again && !stopped && lingerMs > 0) await new Promise((resolve) => setTimeout(resolve, lingerMs));
+          if (again && !stopped && lingerMs > 0) await sleep(lingerMs);
         } while (again && !stopped);
       } finally {
         running = null;
