@@ -225,7 +225,7 @@ function readRecommendations(read: ReturnType<typeof makeReaders>, problems: str
   }
   return {
     weights,
-    recentProducts: read.int('REC_RECENT_PRODUCTS', 10, { min: 1, max: 200 }),
+    recentProducts: read.int('REC_RECENT_PRODUCTS', 4, { min: 1, max: 200 }),
     partnersPerProduct: read.int('REC_PARTNERS_PER_PRODUCT', 20, { min: 1, max: 200 }),
     sessionMinutes: read.int('REC_SESSION_MINUTES', 30, { min: 1 }),
     popularWindowHours: read.int('REC_POPULAR_WINDOW_HOURS', 24, { min: 1, max: 24 * 31 }),

@@ -87,14 +87,46 @@ export const NO_FEED_WRITES = 'shopstream:private';
 
 export const MARK_NO_FEED_WRITES = `set_config('application_name', '${NO_FEED_WRITES}', true)`;
 
-/** The horizon of a feed table: transactions of other databases cannot write it, nor marked ones. */
-export const HORIZON = horizon(
-  `a.datname IS DISTINCT FROM current_database() OR a.application_name = '${NO_FEED_WRITES}'`,
-);
+/**
+ * Marks a transaction that writes no log table and, of the feed tables, only `table` (the
+ * inventory and sales processors, the list builder): only the readers of that feed wait for it,
+ * so a list build never holds back a stock warning, nor a sales batch a list. Safe for the same
+ * reason as NO_LOG_WRITES. The name fits application_name (63 bytes) for every feed table.
+ */
+export function markWritesOnly(table: string): string {
+  return `set_config('application_name', '${writesOnly(table)}', true)`;
+}
 
-/** The horizon of a log table: nor can transactions marked NO_LOG_WRITES. */
+/** The mark itself (an application_name). */
+export function writesOnly(table: string): string {
+  return `${WRITES_ONLY}${table}`;
+}
+
+const WRITES_ONLY = 'shopstream:only:';
+
+const horizons = new Map<string, string>();
+
+/**
+ * The horizon of a feed table: transactions of other databases cannot write it, nor those marked
+ * NO_FEED_WRITES or marked as writing only another feed table.
+ */
+export function feedHorizon(table: string): string {
+  let sql = horizons.get(table);
+  if (!sql) {
+    sql = horizon(
+      `a.datname IS DISTINCT FROM current_database() OR a.application_name = '${NO_FEED_WRITES}'
+         OR (starts_with(a.application_name, '${WRITES_ONLY}') AND a.application_name <> '${WRITES_ONLY}${table}')`,
+    );
+    horizons.set(table, sql);
+  }
+  return sql;
+}
+
+/** The horizon of a log table: no marked transaction can write it. */
 export const LOG_HORIZON = horizon(
-  `a.datname IS DISTINCT FROM current_database() OR a.application_name IN ('${NO_LOG_WRITES}', '${NO_FEED_WRITES}')`,
+  `a.datname IS DISTINCT FROM current_database()
+     OR a.application_name IN ('${NO_LOG_WRITES}', '${NO_FEED_WRITES}')
+     OR starts_with(a.application_name, '${WRITES_ONLY}')`,
 );
 
 /** Up to `limit` items after `after`, in feed order, all below the horizon. */
@@ -114,7 +146,7 @@ export async function readAfter<Item extends FeedItem, Filter>(
         });
   const { rows } = await db.query(
     `SELECT ${source.columns}, t.tx_id, t.seq, t.tx_id < h.horizon AS below_horizon
-       FROM ${source.table} t, (SELECT ${source.isLog ? LOG_HORIZON : HORIZON} AS horizon) h
+       FROM ${source.table} t, (SELECT ${source.isLog ? LOG_HORIZON : feedHorizon(source.table)} AS horizon) h
       WHERE (t.tx_id, t.seq) > ($1::bigint, $2::bigint)
         ${conditions.map((c) => `AND ${c}`).join(' ')}
       ORDER BY t.tx_id, t.seq
@@ -141,7 +173,7 @@ export async function readAfter<Item extends FeedItem, Filter>(
 export async function readHead(db: Queryable, table: string, isLog = false): Promise<Position & { heldBack: boolean }> {
   const { rows } = await db.query(
     `SELECT b.tx_id, b.seq, EXISTS (SELECT 1 FROM ${table} a WHERE a.tx_id >= h.horizon) AS held_back
-       FROM (SELECT ${isLog ? LOG_HORIZON : HORIZON} AS horizon) h
+       FROM (SELECT ${isLog ? LOG_HORIZON : feedHorizon(table)} AS horizon) h
        LEFT JOIN LATERAL (
          SELECT t.tx_id, t.seq FROM ${table} t WHERE t.tx_id < h.horizon
           ORDER BY t.tx_id DESC, t.seq DESC LIMIT 1) b ON true`,

@@ -1,11 +1,12 @@
 // The horizon marks (src/feed/feed.ts): a feed reader waits for every open transaction that may
-// still write its table, and for no other. A transaction marked NO_LOG_WRITES (the inventory and
-// sales processors, the list builder) holds back feeds but not the logs; one marked
-// NO_FEED_WRITES (the recommendations and summaries processors) holds back neither.
+// still write its table, and for no other. One marked NO_LOG_WRITES may write any feed, so it
+// holds every feed back; one marked as writing only one feed table (the inventory and sales
+// processors, the list builder) holds back that feed alone; one marked NO_FEED_WRITES (the
+// recommendations and summaries processors) holds back none.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stockWarningFeed } from '../../src/core/inventory/feed-source.js';
-import { NO_FEED_WRITES, NO_LOG_WRITES, readAfter } from '../../src/feed/feed.js';
+import { NO_FEED_WRITES, NO_LOG_WRITES, readAfter, writesOnly } from '../../src/feed/feed.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
 const START = { txId: 0n, seq: 0n };
@@ -52,10 +53,10 @@ describe('horizon marks', () => {
     return { delivered: page.items.some((i) => i.productId === productId), heldBack: page.heldBack };
   };
 
-  // NO_LOG_WRITES still holds feeds back: such a transaction may write one.
   it.each([
     { mark: null, product: 'hm-unmarked' },
     { mark: NO_LOG_WRITES, product: 'hm-no-log' },
+    { mark: writesOnly('stock_warnings'), product: 'hm-only-warnings' },
   ])('an open transaction marked $mark holds a later warning back until it ends', async ({ mark, product }) => {
     const writer = await openWriter(mark);
     await commitWarning(product);
@@ -64,11 +65,15 @@ describe('horizon marks', () => {
     expect((await seen(product)).delivered).toBe(true);
   });
 
-  it('a transaction marked NO_FEED_WRITES does not hold a warning back', async () => {
-    const writer = await openWriter(NO_FEED_WRITES);
+  it.each([
+    { mark: NO_FEED_WRITES, product: 'hm-no-feed' },
+    { mark: writesOnly('sales_windows'), product: 'hm-only-sales' },
+    { mark: writesOnly('recommendation_lists'), product: 'hm-only-lists' },
+  ])('a transaction marked $mark does not hold a warning back', async ({ mark, product }) => {
+    const writer = await openWriter(mark);
     try {
-      await commitWarning('hm-no-feed');
-      expect(await seen('hm-no-feed')).toEqual({ delivered: true, heldBack: false });
+      await commitWarning(product);
+      expect(await seen(product)).toEqual({ delivered: true, heldBack: false });
     } finally {
       await writer.end();
     }

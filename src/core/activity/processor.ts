@@ -31,7 +31,7 @@ export type HourlyDelta = {
 export function createActivitySummariesProcessor(): Processor {
   return {
     name: ACTIVITY_SUMMARIES,
-    writesFeeds: false,
+    feed: null,
     follows: [{ log: activityLog }],
     async apply(tx, entries) {
       await addHourlyActivity(tx, hourlyDeltas(eventsOf(entries, activityLog)));

@@ -10,6 +10,7 @@ import type { Clock } from '../clock.js';
 import type { Entry, Processor } from '../processing/runner.js';
 import { queueStockRebuilds } from '../recommendations/stock.js';
 import { stockStateOf } from './crossing.js';
+import { stockWarningFeed } from './feed-source.js';
 import { foldStockEvents, type Movement, type StockEvent } from './event-time.js';
 import { inventoryLog } from './log.js';
 import { lockStockLevels, writeStock } from './stock.js';
@@ -17,7 +18,7 @@ import { lockStockLevels, writeStock } from './stock.js';
 export function createInventoryProcessor(options: { defaultThreshold: number; clock: Clock }): Processor {
   return {
     name: 'inventory',
-    writesFeeds: true,
+    feed: stockWarningFeed.table,
     follows: [{ log: inventoryLog }, { log: activityLog, where: PURCHASES_ONLY }],
     async apply(tx, entries) {
       const events = stockEventsOf(entries);

@@ -17,7 +17,7 @@ import type pg from 'pg';
 import { type Tx, withTransaction } from '../../db/transaction.js';
 import { comparePositions, encodeCursor, type Position, START } from '../../feed/cursor.js';
 import type { Fanout } from '../../feed/fanout.js';
-import { MARK_NO_FEED_WRITES, MARK_NO_LOG_WRITES, type Queryable } from '../../feed/feed.js';
+import { MARK_NO_FEED_WRITES, markWritesOnly, type Queryable } from '../../feed/feed.js';
 import type { FeedTopic } from '../../feed/topics.js';
 import type { Logger } from '../../log.js';
 import { CoreError } from '../errors.js';
@@ -39,10 +39,11 @@ export type Processor = {
    */
   apply(tx: Tx, entries: readonly Entry[]): Promise<readonly FeedTopic[]>;
   /**
-   * False for a processor that writes no feed table (only its own derived rows): its batches are
-   * then left out of the feeds' horizon too, so a long batch of it never delays another's items.
+   * The one feed table its batches write, or null for none (only its own derived rows). Its
+   * batches are left out of every other feed's horizon, so a long batch of it never delays
+   * another processor's items.
    */
-  writesFeeds: boolean;
+  feed: string | null;
 };
 
 /** The events of one log in a batch, typed. */
@@ -272,7 +273,7 @@ class ProcessorLoop {
       // frozen owner keeps the lock.
       const { rows } = await tx.query<{ owner: boolean }>(
         `SELECT pg_try_advisory_xact_lock(hashtextextended('processor:' || $1::text, 0)) AS owner,
-                ${processor.writesFeeds ? MARK_NO_LOG_WRITES : MARK_NO_FEED_WRITES},
+                ${processor.feed ? markWritesOnly(processor.feed) : MARK_NO_FEED_WRITES},
                 set_config('idle_in_transaction_session_timeout', '${IDLE_IN_BATCH_TIMEOUT}', true)`,
         [processor.name],
       );

@@ -26,10 +26,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { withTransaction } from '../../db/transaction.js';
 import type { Fanout } from '../../feed/fanout.js';
-import { MARK_NO_LOG_WRITES } from '../../feed/feed.js';
+import { markWritesOnly } from '../../feed/feed.js';
 import type { Logger } from '../../log.js';
 import type { Clock } from '../clock.js';
 import { compare } from './co-occurrence.js';
+import { recommendationFeed } from './feed-source.js';
 import { computeLists, storeChangedLists } from './lists.js';
 import { queueRebuilds } from './processor.js';
 import { lockStockForBuild, shoppersHoldingOutOfStock } from './stock.js';
@@ -81,10 +82,11 @@ export function createRecommendationBuilder(options: RecommendationBuilderOption
   /** One transaction; returns how many rows it claimed. */
   const buildChunk = async (): Promise<number> => {
     const { claimed, changed, requeued } = await withTransaction(options.pool, async (tx) => {
-      // Claiming rows gives the transaction an id, so the feeds' horizon waits for it: a chunk is
-      // bounded to keep that short (readers retry soon when rows are held back). It never writes a
-      // log table, so it is marked and the processors do not wait for it.
-      await tx.query(`SELECT ${MARK_NO_LOG_WRITES}`);
+      // Claiming rows gives the transaction an id, so the lists' horizon waits for it: a chunk is
+      // bounded to keep that short (readers retry soon when rows are held back). It writes no log
+      // table and no other feed, so it is marked: the processors and the other feeds' readers do
+      // not wait for it.
+      await tx.query(`SELECT ${markWritesOnly(recommendationFeed.table)}`);
       const { rows } = await tx.query(
         `SELECT id, user_id FROM recommendation_rebuilds ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
         [chunkSize],

@@ -101,12 +101,28 @@ export function learnFromActions(
   };
 }
 
-/** The shopper's `n` most recent products other than `except` (newest first, then by id). */
+/**
+ * The shopper's `n` most recent products other than `except` (newest first, then by id). One pass
+ * with a bounded insertion: it runs for every new action, so it must not sort the whole history.
+ */
 export function mostRecent(signals: ReadonlyMap<string, Signal>, except: string, n: number, carted: boolean): Signal[] {
-  return [...signals.values()]
-    .filter((s) => s.productId !== except && (!carted || s.carted))
-    .sort((a, b) => b.lastAt.getTime() - a.lastAt.getTime() || compare(a.productId, b.productId))
-    .slice(0, n);
+  const top: Signal[] = [];
+  for (const signal of signals.values()) {
+    if (signal.productId === except || (carted && !signal.carted)) continue;
+    if (top.length === n && !newer(signal, top[n - 1] as Signal)) continue;
+    let at = top.length === n ? n - 1 : top.length;
+    while (at > 0 && newer(signal, top[at - 1] as Signal)) {
+      top[at] = top[at - 1] as Signal;
+      at--;
+    }
+    top[at] = signal;
+  }
+  return top;
+}
+
+function newer(a: Signal, b: Signal): boolean {
+  const byTime = b.lastAt.getTime() - a.lastAt.getTime();
+  return byTime < 0 || (byTime === 0 && a.productId < b.productId);
 }
 
 /** Code-unit order, the same as `COLLATE "C"` in SQL. */

@@ -16,7 +16,7 @@ export function createRecommendationsProcessor(settings: RecommendationSettings)
   const apply = learnFromBatch(settings);
   return {
     name: 'recommendations',
-    writesFeeds: false,
+    feed: null,
     follows: [{ log: activityLog }],
     apply: (tx, entries) => apply(tx, eventsOf(entries, activityLog)),
   };

@@ -3,10 +3,11 @@
 import { activityLog, PURCHASES_ONLY } from '../activity/log.js';
 import { eventsOf, type Processor } from '../processing/runner.js';
 import { applySalesWindows } from './aggregate.js';
+import { salesFeed } from './feed-source.js';
 
 export const salesProcessor: Processor = {
   name: 'sales',
-  writesFeeds: true,
+  feed: salesFeed.table,
   follows: [{ log: activityLog, where: PURCHASES_ONLY }],
   apply: (tx, entries) => applySalesWindows(tx, eventsOf(entries, activityLog)),
 };
