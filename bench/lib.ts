@@ -155,6 +155,22 @@ function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /** Resident memory of a process, from /proc (Linux). */
+export type BareHttp = { url: string; stop(): Promise<void> };
+
+/** The bare HTTP ingest server (bare-http.ts) on `databaseUrl`, with a pool of `poolSize`. */
+export async function startBareHttp(databaseUrl: string, poolSize: number): Promise<BareHttp> {
+  const child = fork(join(here, 'bare-http.ts'), [], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, DATABASE_URL: databaseUrl, POOL: String(poolSize) },
+    stdio: 'inherit',
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (m: { port: number }) => resolve(m.port));
+    child.once('exit', (code) => reject(new Error(`the bare HTTP server exited with ${code}`)));
+  });
+  return { url: `http://127.0.0.1:${port}/graphql`, stop: () => stopChild(child) };
+}
+
 export function rssOf(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const match = /VmRSS:\s+(\d+) kB/.exec(status);

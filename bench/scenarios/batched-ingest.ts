@@ -15,7 +15,7 @@ import {
   scratchDatabase,
   startServer,
 } from '../lib.js';
-import { bareBatchRate } from './ingest-rows.js';
+import { bareBatchRate, bareHttpRate } from './ingest-rows.js';
 import { activityBatches, freshBatch } from './traffic.js';
 
 const SIZE = 500;
@@ -53,6 +53,7 @@ export const batchedIngest: Scenario = {
       await processorsCaughtUp(server.url, CATCH_UP_MS);
 
       const bare = await bareBatchRate(db, batches, CLIENTS, SECONDS);
+      const ceiling = await bareHttpRate(db, batches, CLIENTS, SECONDS);
       const storedRatio = stored.rate / bare;
       const processedRatio = processed.rate / bare;
       return [
@@ -79,6 +80,19 @@ export const batchedIngest: Scenario = {
           target: '≥ 0.1×',
           met: processedRatio >= 0.1,
           notes: `ack PROCESSED: ${processed.served} batches in ${SECONDS} s`,
+        },
+        {
+          scenario: 'batched ingest',
+          figure:
+            'ceiling: bare node:http + JSON + the same INSERT, no GraphQL (bench/bare-http.ts), 500-event batches, 2 clients',
+          value: ceiling,
+          unit: 'events/s',
+          baselineLabel: 'bare pg unnest INSERT',
+          baseline: bare,
+          ratio: ceiling / bare,
+          target: 'none: what this machine leaves an HTTP service',
+          met: null,
+          notes: `ack STORED reached ${(stored.rate / ceiling).toFixed(2)}× this ceiling`,
         },
       ];
     } finally {

@@ -1,7 +1,7 @@
 // The baseline side of the ingest scenarios: the same events as plain rows for bare `pg`.
 import pg from 'pg';
 import type { ActivityInput } from '../../src/cli/simulate.js';
-import { closedLoop, type ScratchDb } from '../lib.js';
+import { closedLoop, ingest, RECORD_ACTIVITY_STORED, type ScratchDb, startBareHttp } from '../lib.js';
 
 export type Row = [string, string, string, string, number, string | null, string | null, string | null, string];
 
@@ -65,4 +65,32 @@ export async function bareBatchRate(
   });
   await Promise.all(conns.map((c) => c.end()));
   return (bareDone * size) / seconds;
+}
+
+/**
+ * Events/s through the bare HTTP server (bench/bare-http.ts): the same request bodies as the
+ * mutation, from `clients` in a closed loop for `seconds`, stored into bare_events (which must
+ * exist). The ceiling of an HTTP service on this machine: HTTP, JSON and the INSERT, nothing else.
+ */
+export async function bareHttpRate(
+  db: ScratchDb,
+  batches: readonly ActivityInput[][],
+  clients: number,
+  seconds: number,
+): Promise<number> {
+  const server = await startBareHttp(db.url, clients);
+  try {
+    let next = 0;
+    let accepted = 0;
+    const fresh = (n: number) =>
+      (batches[n % batches.length] as ActivityInput[]).map((e) => ({ ...e, eventId: `${e.eventId}-h${n}` }));
+    for (let i = 0; i < 20; i++) await ingest(server.url, RECORD_ACTIVITY_STORED, fresh(next++)); // warm-up
+    await closedLoop(clients, seconds * 1000, async () => {
+      const report = await ingest(server.url, RECORD_ACTIVITY_STORED, fresh(next++));
+      accepted += report.accepted;
+    });
+    return accepted / seconds;
+  } finally {
+    await server.stop();
+  }
 }

@@ -12,7 +12,7 @@ import {
   scratchDatabase,
   startServer,
 } from '../lib.js';
-import { BARE_ROW_INSERT, createBareTable, toRow } from './ingest-rows.js';
+import { BARE_ROW_INSERT, bareHttpRate, createBareTable, toRow } from './ingest-rows.js';
 import { activityBatches } from './traffic.js';
 
 const CLIENTS = 16;
@@ -56,6 +56,12 @@ export const singleIngest: Scenario = {
       });
       await Promise.all(clients.map((c) => c.end()));
       const bare = bareDone / SECONDS;
+      const ceiling = await bareHttpRate(
+        db,
+        events.map((e) => [e]),
+        CLIENTS,
+        SECONDS,
+      );
       const ratio = rate / bare;
       return [
         {
@@ -69,6 +75,19 @@ export const singleIngest: Scenario = {
           target: '≥ 0.5×',
           met: ratio >= 0.5,
           notes: `${served} mutations in ${SECONDS} s; the processors caught up ${catchUpSeconds.toFixed(1)} s after the last answer`,
+        },
+        {
+          scenario: 'single-event ingest',
+          figure:
+            'ceiling: bare node:http + JSON + the same INSERT, no GraphQL (bench/bare-http.ts), 1 event per request, 16 clients',
+          value: ceiling,
+          unit: 'events/s',
+          baselineLabel: 'bare single-row INSERT, 16 connections',
+          baseline: bare,
+          ratio: ceiling / bare,
+          target: 'none: what this machine leaves an HTTP service',
+          met: null,
+          notes: `ack STORED reached ${(rate / ceiling).toFixed(2)}× this ceiling`,
         },
       ];
     } finally {
