@@ -179,14 +179,8 @@ export function rssOf(pid: number): number {
 
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 
-/** One GraphQL request over HTTP (keep-alive); throws on transport or GraphQL errors. */
-export async function gql<T = Record<string, unknown>>(
-  url: string,
-  query: string,
-  variables: Record<string, unknown> = {},
-): Promise<T> {
-  const payload = JSON.stringify({ query, variables });
-  const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+function post(url: string, payload: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
     const req = request(
       url,
       {
@@ -201,9 +195,25 @@ export async function gql<T = Record<string, unknown>>(
         res.on('error', reject);
       },
     );
-    req.on('error', reject);
+    req.on('error', (error: NodeJS.ErrnoException) =>
+      reject(Object.assign(error, { reused: req.reusedSocket && error.code === 'ECONNRESET' })),
+    );
     req.end(payload);
   });
+}
+
+/** One GraphQL request over HTTP (keep-alive); throws on transport or GraphQL errors. */
+export async function gql<T = Record<string, unknown>>(
+  url: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<T> {
+  const payload = JSON.stringify({ query, variables });
+  const { status, text } = await post(url, payload).catch((error) =>
+    // A kept-alive socket that the server closed as we reused it (its keepAliveTimeout): the
+    // request never reached the server, so sending it again is safe (Node's documented pattern).
+    (error as { reused?: boolean }).reused ? post(url, payload) : Promise.reject(error),
+  );
   const body = JSON.parse(text) as { data?: T; errors?: unknown[] };
   if (status !== 200 || body.errors) throw new Error(`GraphQL ${status}: ${JSON.stringify(body.errors)}`);
   return body.data as T;
@@ -320,16 +330,21 @@ export async function ingest(url: string, mutation: string, events: readonly unk
 
 /** GET on the server's origin (`/ready`, `/metrics`), on the same keep-alive agent. */
 export function getText(graphqlUrl: string, path: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(new URL(path, graphqlUrl), { method: 'GET', agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-      res.on('error', reject);
+  const get = () =>
+    new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request(new URL(path, graphqlUrl), { method: 'GET', agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+        res.on('error', reject);
+      });
+      req.on('error', (error: NodeJS.ErrnoException) =>
+        reject(Object.assign(error, { reused: req.reusedSocket && error.code === 'ECONNRESET' })),
+      );
+      req.end();
     });
-    req.on('error', reject);
-    req.end();
-  });
+  // As in gql(): a reused socket the server had just closed.
+  return get().catch((error) => ((error as { reused?: boolean }).reused ? get() : Promise.reject(error)));
 }
 
 /** Each processor's lag behind the head of each log it follows, as GET /ready reports it. */
