@@ -170,7 +170,9 @@ describe('a subscriber that falls behind', () => {
   it('is ended with RESYNC_REQUIRED and its last cursor, and counted in /metrics', async () => {
     const server = await startTestServer({ env: { SUBSCRIBER_QUEUE_LIMIT: '5' } });
     // The core's own stream, read by hand: a consumer that stops calling next() stops reading.
-    const stream = server.core.followUserActivity({});
+    // From the start of this fresh database, so that lag-0 is delivered however late the stream
+    // starts on a busy machine (without a cursor it would begin at the head, maybe past lag-0).
+    const stream = server.core.followUserActivity({}, FROM_START);
     const first = stream.next();
     await recordActivity(server.url, [browse('lag-0')]);
     const delivered = (await first).value as { eventId: string; cursor: string };
