@@ -53,16 +53,14 @@ export type FeedPage<Item> = {
 };
 
 /**
- * Marks a transaction that never writes a log table (activity_events, inventory_events): the
- * processors that write a feed table and the list builder set it (SET LOCAL, before their
- * first write), and readers of the log leave such transactions out of their horizon, so a long
- * build never holds the processors back. Safe because the mark is set before the transaction has an id, and a
- * transaction is left out only while pg_stat_activity shows that very id under the mark.
+ * Marks a transaction that never writes a log table (activity_events, inventory_events) but may
+ * write any feed table: the logs' readers leave it out of their horizon, every feed's readers
+ * wait for it. Ours mark themselves more narrowly (markWritesOnly, NO_FEED_WRITES); this one is
+ * for a writer that cannot name its feed. Safe because the mark is set before the transaction
+ * has an id, and a transaction is left out only while pg_stat_activity shows that very id under
+ * the mark.
  */
 export const NO_LOG_WRITES = 'shopstream:derive';
-
-/** The SQL that sets the mark inside a transaction (select it first). */
-export const MARK_NO_LOG_WRITES = `set_config('application_name', '${NO_LOG_WRITES}', true)`;
 
 function horizon(leaveOut: string): string {
   return `(

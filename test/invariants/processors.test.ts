@@ -10,15 +10,15 @@
 // How a batch is held in the middle: a client of ours locks the products' stock_levels rows
 // FOR UPDATE, as the inventory processor's batch does, so that processor's transaction waits on
 // them (seen in pg_stat_activity) while the other processors go on. Our transaction marks itself
-// as one that never writes the log (application_name 'shopstream:derive', what the processors
-// and the list builder set), because a transaction with an id holds every log reader's horizon
+// as the inventory processor's do, writing only stock_warnings and never the log (writesOnly in
+// src/feed/feed.ts), because a transaction with an id holds every log reader's horizon
 // back (invariant 5): unmarked, it would stop every processor before the purchases, not just the
 // inventory processor on the rows.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { comparePositions, decodeCursor, type Position } from '../../src/feed/cursor.js';
-import { NO_LOG_WRITES } from '../../src/feed/feed.js';
+import { writesOnly } from '../../src/feed/feed.js';
 import { type GraphQLResponse, gql } from '../helpers/clients.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { type ServiceProcess, startProcess } from '../helpers/process.js';
@@ -231,12 +231,12 @@ async function connect(url: string): Promise<pg.Client> {
 
 /**
  * Holds the products' stock_levels rows FOR UPDATE in an open transaction, as a batch of the
- * inventory processor would; marked as a transaction that never writes the log (see the top).
+ * inventory processor would, and marked as it marks itself (writes only stock_warnings, no log).
  */
 async function holdStockRows(url: string, productIds: readonly string[]) {
   const client = await connect(url);
   await client.query('BEGIN');
-  await client.query(`SELECT set_config('application_name', $1, true)`, [NO_LOG_WRITES]);
+  await client.query(`SELECT set_config('application_name', $1, true)`, [writesOnly('stock_warnings')]);
   const { rows } = await client.query('SELECT product_id FROM stock_levels WHERE product_id = ANY($1) FOR UPDATE', [
     [...productIds],
   ]);
