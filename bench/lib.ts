@@ -179,27 +179,31 @@ export function rssOf(pid: number): number {
 
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 
-function post(url: string, payload: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method: 'POST',
-        agent,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-      },
-      (res) => {
+type Reply = { status: number; text: string };
+
+/**
+ * One HTTP request on the shared keep-alive agent: POST of JSON `payload`, or GET when null.
+ * Sent once more when a kept-alive socket was closed by the server as we reused it (its
+ * keepAliveTimeout): that request never reached the server, so resending is safe (Node's
+ * documented pattern).
+ */
+function send(url: string | URL, payload: string | null): Promise<Reply> {
+  const once = () =>
+    new Promise<Reply>((resolve, reject) => {
+      const headers =
+        payload === null ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) };
+      const req = request(url, { method: payload === null ? 'GET' : 'POST', agent, headers }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
         res.on('error', reject);
-      },
-    );
-    req.on('error', (error: NodeJS.ErrnoException) =>
-      reject(Object.assign(error, { reused: req.reusedSocket && error.code === 'ECONNRESET' })),
-    );
-    req.end(payload);
-  });
+      });
+      req.on('error', (error: NodeJS.ErrnoException) =>
+        reject(Object.assign(error, { reused: req.reusedSocket && error.code === 'ECONNRESET' })),
+      );
+      req.end(payload ?? undefined);
+    });
+  return once().catch((error) => ((error as { reused?: boolean }).reused ? once() : Promise.reject(error)));
 }
 
 /** One GraphQL request over HTTP (keep-alive); throws on transport or GraphQL errors. */
@@ -208,12 +212,7 @@ export async function gql<T = Record<string, unknown>>(
   query: string,
   variables: Record<string, unknown> = {},
 ): Promise<T> {
-  const payload = JSON.stringify({ query, variables });
-  const { status, text } = await post(url, payload).catch((error) =>
-    // A kept-alive socket that the server closed as we reused it (its keepAliveTimeout): the
-    // request never reached the server, so sending it again is safe (Node's documented pattern).
-    (error as { reused?: boolean }).reused ? post(url, payload) : Promise.reject(error),
-  );
+  const { status, text } = await send(url, JSON.stringify({ query, variables }));
   const body = JSON.parse(text) as { data?: T; errors?: unknown[] };
   if (status !== 200 || body.errors) throw new Error(`GraphQL ${status}: ${JSON.stringify(body.errors)}`);
   return body.data as T;
@@ -329,22 +328,8 @@ export async function ingest(url: string, mutation: string, events: readonly unk
 }
 
 /** GET on the server's origin (`/ready`, `/metrics`), on the same keep-alive agent. */
-export function getText(graphqlUrl: string, path: string): Promise<{ status: number; text: string }> {
-  const get = () =>
-    new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = request(new URL(path, graphqlUrl), { method: 'GET', agent }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-        res.on('error', reject);
-      });
-      req.on('error', (error: NodeJS.ErrnoException) =>
-        reject(Object.assign(error, { reused: req.reusedSocket && error.code === 'ECONNRESET' })),
-      );
-      req.end();
-    });
-  // As in gql(): a reused socket the server had just closed.
-  return get().catch((error) => ((error as { reused?: boolean }).reused ? get() : Promise.reject(error)));
+export function getText(graphqlUrl: string, path: string): Promise<Reply> {
+  return send(new URL(path, graphqlUrl), null);
 }
 
 /** Each processor's lag behind the head of each log it follows, as GET /ready reports it. */
