@@ -13,7 +13,7 @@
 // The lock, the checkpoint and the log are read before the first write, so the processor's
 // transaction takes its id (which holds every feed's horizon back while it runs) only for the
 // short write phase.
-import type pg from 'pg';
+import pg from 'pg';
 import { type Tx, withTransaction } from '../../db/transaction.js';
 import { comparePositions, encodeCursor, type Position, START } from '../../feed/cursor.js';
 import type { Fanout } from '../../feed/fanout.js';
@@ -267,7 +267,7 @@ class ProcessorLoop {
   private async step(): Promise<StepOutcome> {
     const started = performance.now();
     const { options, processor } = this;
-    const name = escapeLiteral(processor.name);
+    const name = pg.escapeLiteral(processor.name);
     // One round trip with BEGIN: the lock, the mark that keeps this transaction out of the log's
     // horizon (it never writes a log table; nor any feed but its own), a bound on how long a
     // frozen owner keeps the lock, and the checkpoints (read in vain when another process owns it).
@@ -395,17 +395,12 @@ function checkpointUpdate(
 ): string | null {
   if (moved.length === 0) return null;
   const values = moved.map(
-    (n) => `(${escapeLiteral(n.log)}, ${n.position.txId}::bigint, ${n.position.seq}::bigint, ${n.events}::bigint)`,
+    (n) => `(${pg.escapeLiteral(n.log)}, ${n.position.txId}::bigint, ${n.position.seq}::bigint, ${n.events}::bigint)`,
   );
   return `UPDATE processor_checkpoints c
              SET tx_id = u.tx_id, seq = u.seq, events = c.events + u.events, updated_at = now()
             FROM (VALUES ${values.join(', ')}) AS u(log, tx_id, seq, events)
-           WHERE c.processor = ${escapeLiteral(processor)} AND c.log = u.log`;
-}
-
-/** A string as an SQL literal (for the prelude, which the simple protocol sends without parameters). */
-function escapeLiteral(text: string): string {
-  return `'${text.replaceAll("'", "''")}'`;
+           WHERE c.processor = ${pg.escapeLiteral(processor)} AND c.log = u.log`;
 }
 
 type Waiter = {
