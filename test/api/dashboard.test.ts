@@ -6,13 +6,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runSimulation } from '../../src/cli/simulate.js';
 import { gql } from '../helpers/clients.js';
 import { disposeAll, startTestServer, type TestServer } from '../helpers/server.js';
 import { type ActivityInput, recordActivity } from '../helpers/streams.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// Without Chromium the file reports itself skipped, naming the package, so `npm install && npm test`
+// passes on any machine. CI must never skip it silently: with CI set (.ci/run sets it), it fails.
+const HAS_CHROMIUM = existsSync(CHROMIUM);
+const IN_CI = Boolean(process.env.CI) && !/^(0|false)$/i.test(process.env.CI ?? '');
+const NO_CHROMIUM = `no Chromium at ${CHROMIUM}: install Debian's package with apt-get install chromium (or set CHROMIUM_PATH)`;
 // The README's picture is refreshed with UPDATE_SCREENSHOTS=1 npm test; other runs leave the
 // checked-in file alone, so a test run never dirties the work tree.
 const SCREENSHOT_DIR =
@@ -27,8 +32,11 @@ let n = 0;
 const id = (prefix: string) => `${prefix}-${++n}`;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
+  if (!HAS_CHROMIUM) {
+    if (IN_CI) throw new Error(`${NO_CHROMIUM}; CI is set, so the browser test fails instead of skipping`);
+    // The default reporter lists a passing file's skips without their note: say why once.
+    console.warn(`dashboard.test.ts skipped: ${NO_CHROMIUM}`);
+    return;
   }
   server = await startTestServer();
   profile = await mkdtemp(join(tmpdir(), 'shopstream-chromium-'));
@@ -49,6 +57,7 @@ beforeAll(async () => {
     viewport: { width: 1280, height: 900 },
   });
 });
+beforeEach(({ skip }) => skip(!HAS_CHROMIUM, NO_CHROMIUM));
 afterAll(async () => {
   await browser?.close();
   if (profile) await rm(profile, { recursive: true, force: true });
