@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { ActivityEventInput } from '../../src/core/activity/types.js';
-import { validateActivityEvent } from '../../src/core/ingest/validate.js';
+import {
+  findUnreadableCharacter,
+  validateActivityEvent,
+  validateInventoryEvent,
+} from '../../src/core/ingest/validate.js';
 
 const now = new Date('2026-11-25T12:00:00Z');
 const context = { defaultCurrency: 'USD', now };
@@ -76,5 +80,73 @@ describe('validateActivityEvent', () => {
   it('accepts a price with trailing zeros beyond the currency precision', () => {
     const result = validateActivityEvent({ ...base, type: 'PURCHASE', unitPrice: '10.500' }, 0, context);
     expect(result.ok && result.event.unitPriceMinor).toBe(1050n);
+  });
+});
+
+describe('control characters and unpaired surrogates in an event', () => {
+  const TEXT_FIELDS = ['eventId', 'userId', 'type', 'productId', 'unitPrice', 'currency', 'orderId', 'occurredAt'];
+
+  it.each(TEXT_FIELDS)('NUL in %s is CONTROL_CHARACTER, naming the field and where the character is', (field) => {
+    const rejection = rejectionOf({ [field]: 'ab\u0000c' });
+    expect(rejection).toEqual({
+      index: 7,
+      eventId: field === 'eventId' ? 'ab\u0000c' : 'e1',
+      code: 'CONTROL_CHARACTER',
+      message: `no field may contain a control character (U+0000 to U+001F): ${field} "ab\\u0000c" has U+0000 at offset 2`,
+    });
+  });
+
+  // No field of an event is free text, so tab and line breaks are refused like the rest of C0.
+  it.each([
+    ['\u0001', 'U+0001'],
+    ['\t', 'U+0009'],
+    ['\n', 'U+000A'],
+    ['\r', 'U+000D'],
+    ['\u001b', 'U+001B'],
+    ['\u001f', 'U+001F'],
+  ])('%j is refused too (%s)', (character, name) => {
+    const rejection = rejectionOf({ userId: `u${character}` });
+    expect(rejection.code).toBe('CONTROL_CHARACTER');
+    expect(rejection.message).toContain(`userId ${JSON.stringify(`u${character}`)} has ${name} at offset 1`);
+  });
+
+  it('checks every string field of the input, whatever its name', () => {
+    expect(rejectionOf({ note: 'x\u0000' }).message).toContain('note "x\\u0000" has U+0000');
+  });
+
+  it('reports the first such character before any other problem of the event', () => {
+    expect(rejectionOf({ eventId: '', userId: 'u\u0000', quantity: -1 }).code).toBe('CONTROL_CHARACTER');
+  });
+
+  it.each([
+    ['a lone high surrogate', 'x\ud800', 'U+D800'],
+    ['a lone low surrogate', 'x\udc00y', 'U+DC00'],
+    ['a reversed pair', 'x\udc00\ud800', 'U+DC00'],
+  ])('%s is UNPAIRED_SURROGATE', (_what, text, name) => {
+    const rejection = rejectionOf({ productId: text });
+    expect(rejection.code).toBe('UNPAIRED_SURROGATE');
+    expect(rejection.message).toContain(`productId ${JSON.stringify(text)} has ${name} at offset 1`);
+  });
+
+  it('accepts the rest of Unicode: space, DEL, accents, other scripts and characters outside the BMP', () => {
+    for (const text of ['a b', 'del\u007f', 'café', 'товар-7', '商品', 'gift-🎁', '\u{10FFFF}']) {
+      expect(validateActivityEvent({ ...base, productId: text }, 0, context).ok, text).toBe(true);
+    }
+  });
+
+  it('applies to inventory events too', () => {
+    const result = validateInventoryEvent({ eventId: 'i1', productId: 'p\u0000', quantity: 1 }, 3, { now });
+    expect(!result.ok && result.rejection).toMatchObject({ index: 3, eventId: 'i1', code: 'CONTROL_CHARACTER' });
+  });
+});
+
+describe('findUnreadableCharacter', () => {
+  it('finds the first C0 control or unpaired surrogate, with its offset', () => {
+    expect(findUnreadableCharacter('')).toBeNull();
+    expect(findUnreadableCharacter('plain id 42')).toBeNull();
+    expect(findUnreadableCharacter('🎁\u0000')).toEqual({ code: 'CONTROL_CHARACTER', offset: 2, character: 'U+0000' });
+    expect(findUnreadableCharacter('\u001f')).toEqual({ code: 'CONTROL_CHARACTER', offset: 0, character: 'U+001F' });
+    expect(findUnreadableCharacter('ab\ud83c')).toEqual({ code: 'UNPAIRED_SURROGATE', offset: 2, character: 'U+D83C' });
+    expect(findUnreadableCharacter(' ')).toBeNull();
   });
 });

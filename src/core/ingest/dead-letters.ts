@@ -25,7 +25,12 @@ export type RejectedBatch = { errors: readonly Rejection[]; inputs: readonly unk
 /** Stores the rejections of several batches (a commit group) with one statement. */
 export async function storeDeadLetters(tx: Tx, stream: IngestStream, batches: readonly RejectedBatch[]): Promise<void> {
   const letters = batches.flatMap(({ errors, inputs }) =>
-    errors.map((rejection) => ({ rejection, payload: JSON.stringify(inputs[rejection.index] ?? null) })),
+    errors.map(({ eventId, message, ...rest }) => ({
+      rejection: { ...rest, eventId: eventId === null ? null : storable(eventId), message: storable(message) },
+      payload: JSON.stringify(inputs[rest.index] ?? null, (_key, value) =>
+        typeof value === 'string' ? storable(value) : value,
+      ),
+    })),
   );
   if (letters.length === 0) return;
   await tx.query(
@@ -40,6 +45,20 @@ export async function storeDeadLetters(tx: Tx, stream: IngestStream, batches: re
       letters.map((l) => l.payload),
     ],
   );
+}
+
+// NUL, which PostgreSQL text and jsonb cannot hold, and unpaired surrogates, which jsonb refuses
+// and text would turn into U+FFFD.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is the character this looks for.
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * A rejected event is kept even when it holds characters PostgreSQL cannot store (that is often
+ * why it was rejected): each is kept as the six characters of its JSON escape, `\u0000`, so the
+ * letter is stored and reads back as text. The letter's message names the character it had.
+ */
+export function storable(text: string): string {
+  return text.replace(UNSTORABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** Newest first; `before` is the id of the last letter of the previous page. */

@@ -18,6 +18,8 @@ export const REJECTION_CODES = {
   EXACTLY_ONE_OF_QUANTITY_AND_DELTA: 'give exactly one of quantity (an absolute level) and delta (an adjustment)',
   INVALID_LEVEL: 'quantity (a stock level) must be a whole number from 0 to 1000000000',
   INVALID_DELTA: 'delta must be a whole number from -1000000000 to 1000000000',
+  CONTROL_CHARACTER: 'no field may contain a control character (U+0000 to U+001F)',
+  UNPAIRED_SURROGATE: 'no field may contain an unpaired surrogate (U+D800 to U+DFFF): it is not Unicode text',
   EVENT_ID_CONFLICT:
     'this eventId was already used for an event with other content; nothing was stored (a new event needs a new eventId)',
 } as const;

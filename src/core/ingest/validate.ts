@@ -17,18 +17,78 @@ export type Validated<T> = { ok: true; event: T } | { ok: false; rejection: Reje
 
 const MAX_ID_LENGTH = 200;
 const MAX_QUANTITY = 1_000_000;
-/** Builds the rejections of the event at `index`: the code's message, and what was sent instead. */
+/**
+ * Builds the rejections of the event at `index`: the code's message, and what was sent instead
+ * (or, given `detail`, the code's message and that).
+ */
 function rejecter(index: number, eventId: unknown) {
   const id = typeof eventId === 'string' ? eventId : null;
-  return (code: RejectionCode, got?: unknown): Validated<never> => ({
+  return (code: RejectionCode, got?: unknown, detail?: string): Validated<never> => ({
     ok: false,
     rejection: {
       index,
       eventId: id,
       code,
-      message: got === undefined ? REJECTION_CODES[code] : `${REJECTION_CODES[code]}, got ${show(got)}`,
+      message:
+        detail !== undefined
+          ? `${REJECTION_CODES[code]}: ${detail}`
+          : got === undefined
+            ? REJECTION_CODES[code]
+            : `${REJECTION_CODES[code]}, got ${show(got)}`,
     },
   });
+}
+
+/** A character no text field of an event may hold, and where it is. */
+export type UnreadableCharacter = {
+  code: 'CONTROL_CHARACTER' | 'UNPAIRED_SURROGATE';
+  /** Offset in UTF-16 code units, from 0. */
+  offset: number;
+  /** U+0000, U+D800, … */
+  character: string;
+};
+
+/**
+ * The first character of `text` that no stored id or value may hold, or null:
+ * - C0 controls, U+0000 to U+001F. No field of an event is free text (each is an id, a code, an
+ *   amount or an instant), so tab, CR and LF are refused with the rest: there they are never
+ *   meant, and they would split log lines and exports. NUL cannot even be stored in PostgreSQL
+ *   text. (A free-text field, if one is ever added, could allow tab and line breaks.)
+ * - Unpaired surrogates (not Unicode): the driver would store U+FFFD instead, and the stored
+ *   event would no longer match its own eventId.
+ */
+export function findUnreadableCharacter(text: string): UnreadableCharacter | null {
+  for (let offset = 0; offset < text.length; offset++) {
+    const unit = text.charCodeAt(offset);
+    if (unit < 0x20) return { code: 'CONTROL_CHARACTER', offset, character: codePointName(unit) };
+    if (unit < 0xd800 || unit > 0xdfff) continue;
+    const next = text.charCodeAt(offset + 1);
+    if (unit <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
+      offset++; // a pair: one character outside the BMP
+      continue;
+    }
+    return { code: 'UNPAIRED_SURROGATE', offset, character: codePointName(unit) };
+  }
+  return null;
+}
+
+/** What is wrong with a text `field`, for a message: `eventId "a\u0000b" has U+0000 at offset 1`. */
+export function describeUnreadable(field: string, text: string, found: UnreadableCharacter): string {
+  return `${field} ${show(text)} has ${found.character} at offset ${found.offset}`;
+}
+
+/** Every string field of an event is checked, whatever its name: a new field is covered too. */
+function rejectUnreadableText(input: object, reject: ReturnType<typeof rejecter>): Validated<never> | null {
+  for (const [field, value] of Object.entries(input)) {
+    if (typeof value !== 'string') continue;
+    const found = findUnreadableCharacter(value);
+    if (found) return reject(found.code, undefined, describeUnreadable(field, value, found));
+  }
+  return null;
+}
+
+function codePointName(unit: number): string {
+  return `U+${unit.toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
 /** Clocks drift; an event stamped a little ahead of ours is still believed. */
@@ -41,6 +101,8 @@ export function validateActivityEvent(
 ): Validated<NewActivityEvent> {
   const reject = rejecter(index, input.eventId);
 
+  const unreadable = rejectUnreadableText(input, reject);
+  if (unreadable) return unreadable;
   if (!isId(input.eventId)) return reject('INVALID_EVENT_ID', input.eventId);
   if (!isId(input.userId)) return reject('INVALID_USER_ID', input.userId);
   if (!isId(input.productId)) return reject('INVALID_PRODUCT_ID', input.productId);
@@ -107,6 +169,8 @@ export function validateInventoryEvent(
 ): Validated<NewInventoryEvent> {
   const reject = rejecter(index, input.eventId);
 
+  const unreadable = rejectUnreadableText(input, reject);
+  if (unreadable) return unreadable;
   if (!isId(input.eventId)) return reject('INVALID_EVENT_ID', input.eventId);
   if (!isId(input.productId)) return reject('INVALID_PRODUCT_ID', input.productId);
   const quantity = input.quantity ?? null;
