@@ -28,6 +28,22 @@ describe('maskError', () => {
     expect(masked.extensions).toEqual({ code: 'INTERNAL_SERVER_ERROR', originalError: { message: 'boom' } });
   });
 
+  it('turns the refusal of a NUL by PostgreSQL (22021, or 22P05 in jsonb) into BAD_USER_INPUT, without its SQL text', () => {
+    for (const code of ['22021', '22P05']) {
+      const refused = Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), { code });
+      const masked = maskError(
+        new GraphQLError(refused.message, { originalError: refused, path: ['userActivity'] }),
+        'Unexpected error.',
+        true,
+      ) as GraphQLError;
+      expect(masked.message).toBe(
+        'an argument holds the character U+0000 (NUL), which no stored text contains; remove it',
+      );
+      expect(masked.extensions).toEqual({ code: 'BAD_USER_INPUT' });
+      expect(masked.path).toEqual(['userActivity']);
+    }
+  });
+
   it('keeps errors raised on purpose as GraphQL errors (validation, syntax)', () => {
     const error = new GraphQLError('Syntax Error: Expected Name, found "}".');
     expect(maskError(error, 'Unexpected error.', false)).toBe(error);

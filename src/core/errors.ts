@@ -63,22 +63,34 @@ const UNAVAILABLE_MESSAGES =
 
 /** The Unavailable a database connection failure stands for, or null for any other error. */
 export function databaseUnavailable(error: unknown): Unavailable | null {
-  const seen = new Set<unknown>();
-  const isConnectionFailure = (candidate: unknown): boolean => {
-    if (!candidate || typeof candidate !== 'object' || seen.has(candidate)) return false;
-    seen.add(candidate);
-    const { code, message, cause, errors } = candidate as {
-      code?: unknown;
-      message?: unknown;
-      cause?: unknown;
-      errors?: unknown;
-    };
-    if (typeof code === 'string' && (UNAVAILABLE_SQLSTATES.test(code) || UNAVAILABLE_CODES.has(code))) return true;
-    if (typeof message === 'string' && UNAVAILABLE_MESSAGES.test(message)) return true;
-    // Wrapped by Prisma's adapter (cause), or one per address tried (AggregateError).
-    return isConnectionFailure(cause) || (Array.isArray(errors) && errors.some(isConnectionFailure));
-  };
-  return isConnectionFailure(error)
+  const isConnectionFailure = ({ code, message }: { code?: unknown; message?: unknown }) =>
+    (typeof code === 'string' && (UNAVAILABLE_SQLSTATES.test(code) || UNAVAILABLE_CODES.has(code))) ||
+    (typeof message === 'string' && UNAVAILABLE_MESSAGES.test(message));
+  return anyCause(error, isConnectionFailure)
     ? new Unavailable('the database is unavailable; nothing was changed, send the request again later')
     : null;
+}
+
+// PostgreSQL refuses NUL in text (22021) and its escape in jsonb (22P05). What the service writes
+// is checked before (events in ingest/validate.ts, thresholds), so only a query's argument can
+// carry one this far: the client's mistake, not a fault of ours.
+const REFUSED_TEXT_SQLSTATES = new Set(['22021', '22P05']);
+
+/** The InvalidInput a text value PostgreSQL cannot hold stands for, or null for any other error. */
+export function unstorableText(error: unknown): InvalidInput | null {
+  return anyCause(error, ({ code }) => typeof code === 'string' && REFUSED_TEXT_SQLSTATES.has(code))
+    ? new InvalidInput('an argument holds the character U+0000 (NUL), which no stored text contains; remove it')
+    : null;
+}
+
+/** True when `test` holds for the error or one it wraps: Prisma's adapter sets `cause`, AggregateError `errors`. */
+function anyCause(error: unknown, test: (candidate: { code?: unknown; message?: unknown }) => boolean): boolean {
+  const seen = new Set<unknown>();
+  const visit = (candidate: unknown): boolean => {
+    if (!candidate || typeof candidate !== 'object' || seen.has(candidate)) return false;
+    seen.add(candidate);
+    const { cause, errors } = candidate as { cause?: unknown; errors?: unknown };
+    return test(candidate) || visit(cause) || (Array.isArray(errors) && errors.some(visit));
+  };
+  return visit(error);
 }

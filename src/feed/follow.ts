@@ -6,7 +6,7 @@
 // that resumes from a cursor first pages through the table itself, pulled by its consumer, and
 // joins the tailer only when it has caught up. Every item is queued only if its position is
 // after the last one queued, so the hand-over from replay to live can overlap but never skip.
-import { CoreError, Unavailable } from '../core/errors.js';
+import { CoreError, Unavailable, unstorableText } from '../core/errors.js';
 import type { Logger } from '../log.js';
 import { encodeCursor, isAfter, type Position } from './cursor.js';
 import type { Fanout } from './fanout.js';
@@ -447,10 +447,16 @@ class Subscription<Item extends FeedItem, Filter> implements AsyncIterableIterat
     }
   }
 
-  /** The database could not be read: end with an error the client can act on (resubscribe). */
+  /**
+   * The database could not be read: end with an error the client can act on (resubscribe, or
+   * fix a filter that holds NUL, which no retry would cure).
+   */
   private failed(error: unknown): void {
-    this.feed.log.warn({ err: error, table: this.tailer.source.table }, 'subscription ended: feed read failed');
-    this.final = new Unavailable('the feed could not be read; subscribe again with after: your last cursor');
+    const invalid = unstorableText(error);
+    if (!invalid) {
+      this.feed.log.warn({ err: error, table: this.tailer.source.table }, 'subscription ended: feed read failed');
+    }
+    this.final = invalid ?? new Unavailable('the feed could not be read; subscribe again with after: your last cursor');
     this.queue.clear();
     this.leave();
   }

@@ -2,7 +2,7 @@
 // message and code (extensions.code); anything unexpected is masked, so no stack trace or SQL
 // leaves the server, and is logged by Yoga.
 import { GraphQLError } from 'graphql';
-import { CoreError, databaseUnavailable } from '../core/errors.js';
+import { CoreError, databaseUnavailable, unstorableText } from '../core/errors.js';
 
 export function maskError(error: unknown, message: string, isDev = false): Error {
   const original = error instanceof GraphQLError ? (error.originalError ?? null) : error;
@@ -13,6 +13,15 @@ export function maskError(error: unknown, message: string, isDev = false): Error
       nodes: error instanceof GraphQLError ? error.nodes : undefined,
       path: error instanceof GraphQLError ? error.path : undefined,
       extensions: unavailable.extensions,
+    });
+  }
+  // A NUL in a query's argument is refused by PostgreSQL: the client's to fix (BAD_USER_INPUT).
+  const unstorable = original instanceof CoreError ? null : unstorableText(original);
+  if (unstorable) {
+    return new GraphQLError(unstorable.message, {
+      nodes: error instanceof GraphQLError ? error.nodes : undefined,
+      path: error instanceof GraphQLError ? error.path : undefined,
+      extensions: unstorable.extensions,
     });
   }
   const core = original instanceof CoreError ? original : null;

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeAllClients, gql, subscribe } from '../helpers/clients.js';
 import { disposeAll, startTestServer, type TestServer } from '../helpers/server.js';
+import { FROM_START } from '../helpers/streams.js';
 
 const RECORD_ACTIVITY = `mutation ($e: [ActivityEventInput!]!) {
   recordActivity(events: $e) { accepted duplicates errors { index eventId code message } }
@@ -40,6 +41,12 @@ type Letter = { eventId: string | null; index: number; code: string; message: st
 const deadLetters = async (stream: 'activity' | 'inventory'): Promise<Letter[]> =>
   (await gql(server.url, DEAD_LETTERS, { stream })).data?.deadLetters;
 
+/** Whatever came back, as text, for the checks that nothing internal leaked. */
+function expectNoLeak(text: string, what: string): void {
+  expect(text, `${what}: ${text.slice(0, 300)}`).not.toMatch(
+    /INTERNAL_SERVER_ERROR|Unexpected error|\bat .+:\d+:\d+|node_modules|\b(SELECT|INSERT INTO|UPDATE|DELETE FROM)\b|invalid byte sequence|for type json/,
+  );
+}
 describe('control characters in an event', () => {
   it('an eventId holding NUL is a per-event rejection naming the field, not an internal error; the rest of the batch is stored', async () => {
     const good = browse();
@@ -149,6 +156,64 @@ describe('control characters in an event', () => {
       errors: [{ index: 0, code: 'CONTROL_CHARACTER', message: expect.stringContaining('productId "ws\\u0000"') }],
     });
     await sub.completed;
+    await sub.dispose();
+  });
+});
+describe('NUL in the arguments of a query or subscription', () => {
+  it.each([
+    ['userActivity', 'query ($v: ID) { userActivity(userId: $v) { edges { cursor } } }', 'a\u0000'],
+    ['userActivity', 'query ($v: ID) { userActivity(productId: $v) { edges { cursor } } }', 'a\u0000'],
+    ['stockLevels', 'query ($v: [ID!]) { stockLevels(productIds: $v) { productId } }', ['a\u0000']],
+    ['stockWarnings', 'query ($v: [ID!]) { stockWarnings(productIds: $v) { edges { cursor } } }', ['a\u0000']],
+    ['recommendations', 'query ($v: ID!) { recommendations(userId: $v) { userId } }', 'a\u0000'],
+  ])('%s refuses it with BAD_USER_INPUT, its path naming the field', async (field, query, value) => {
+    const result = await gql(server.url, query, { v: value });
+    expect(result.errors).toEqual([
+      expect.objectContaining({
+        path: [field],
+        message: 'an argument holds the character U+0000 (NUL), which no stored text contains; remove it',
+        extensions: { code: 'BAD_USER_INPUT' },
+      }),
+    ]);
+  });
+
+  it('setStockThreshold refuses a productId with a control character, as an event would be', async () => {
+    const SET = 'mutation ($p: ID!) { setStockThreshold(productId: $p, threshold: 3) { productId } }';
+    for (const [productId, name] of [
+      ['p\u0000', 'U+0000'],
+      ['p\n', 'U+000A'],
+    ]) {
+      const result = await gql(server.url, SET, { p: productId });
+      expect(result.errors).toEqual([
+        expect.objectContaining({
+          message: `no field may contain a control character (U+0000 to U+001F): productId ${JSON.stringify(productId)} has ${name} at offset 1`,
+          extensions: { code: 'BAD_USER_INPUT' },
+        }),
+      ]);
+    }
+  });
+
+  it.each([
+    ['recommendations', 'subscription ($v: ID!) { recommendations(userId: $v) { userId } }', 'a\u0000'],
+    [
+      'userActivity',
+      `subscription ($v: ID) { userActivity(userId: $v, after: "${FROM_START}") { cursor } }`,
+      'a\u0000',
+    ],
+    [
+      'stockWarnings',
+      `subscription ($v: [ID!]) { stockWarnings(productIds: $v, after: "${FROM_START}") { cursor } }`,
+      ['a\u0000'],
+    ],
+  ])('over WebSocket, a %s subscription refuses it with BAD_USER_INPUT', async (field, query, value) => {
+    const sub = subscribe(server.wsUrl, query, { v: value });
+    const outcome = await sub.next().then(
+      (result) => JSON.stringify(result),
+      (error: Error) => error.message,
+    );
+    expect(outcome).toContain('BAD_USER_INPUT');
+    expect(outcome).toContain('an argument holds the character U+0000 (NUL)');
+    expectNoLeak(outcome, field);
     await sub.dispose();
   });
 });

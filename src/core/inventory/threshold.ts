@@ -5,7 +5,8 @@ import { withTransaction } from '../../db/transaction.js';
 import type { Fanout } from '../../feed/fanout.js';
 import type { Clock } from '../clock.js';
 import { InvalidInput } from '../errors.js';
-import { MAX_STOCK_LEVEL } from '../ingest/validate.js';
+import { REJECTION_CODES } from '../ingest/rejections.js';
+import { describeUnreadable, findUnreadableCharacter, MAX_STOCK_LEVEL } from '../ingest/validate.js';
 import { readStockLevels } from './queries.js';
 import { applyStockChanges } from './stock.js';
 import type { StockLevel } from './types.js';
@@ -16,6 +17,12 @@ export function createSetStockThreshold(options: ThresholdOptions) {
   return async function setStockThreshold(productId: string, threshold: number): Promise<StockLevel> {
     if (typeof productId !== 'string' || productId.trim() === '' || productId.length > 200) {
       throw new InvalidInput('productId must be 1 to 200 characters');
+    }
+    // The same characters as in an event's productId are refused (ingest/validate.ts).
+    const unreadable = findUnreadableCharacter(productId);
+    if (unreadable) {
+      const what = describeUnreadable('productId', productId, unreadable);
+      throw new InvalidInput(`${REJECTION_CODES[unreadable.code]}: ${what}`);
     }
     if (!Number.isInteger(threshold) || threshold < 0 || threshold > MAX_STOCK_LEVEL) {
       throw new InvalidInput(`threshold must be a whole number from 0 to ${MAX_STOCK_LEVEL}, got ${threshold}`);
