@@ -75,6 +75,7 @@ export function createGraphQLHandler(options: YogaOptions) {
         // Suggestions ("did you mean …") reveal the schema when introspection is off.
         blockFieldSuggestion: { enabled: !config.introspection },
       }),
+      checkBatches(config.limits.maxBatchOperations, refused('batch_operations')),
       ...(config.introspection ? [] : [disableIntrospection()]),
       metrics.graphqlPlugin,
       useSharedSubscriptionExecution(),
@@ -83,6 +84,34 @@ export function createGraphQLHandler(options: YogaOptions) {
 }
 
 export type GraphQLHandler = ReturnType<typeof createGraphQLHandler>;
+
+/**
+ * A batch (a JSON array of operations) holds 1 to `limit` of them, or is refused as a whole with
+ * 400. Without this, an empty array is answered with an empty array, and Yoga's own limit (still
+ * there behind this one) answers 413, which says the body is too large when it is not.
+ */
+function checkBatches(limit: number, onRefused: () => void): Plugin {
+  const badRequest = (message: string) =>
+    createGraphQLError(message, { extensions: { code: 'BAD_REQUEST', http: { status: 400 } } });
+  return {
+    onRequestParse: () => ({
+      onRequestParseDone({ requestParserResult }) {
+        if (!Array.isArray(requestParserResult)) return;
+        if (requestParserResult.length === 0) {
+          throw badRequest(
+            `the request is an empty batch ([]): send one operation as a JSON object, or an array of 1 to ${limit} operations`,
+          );
+        }
+        if (requestParserResult.length > limit) {
+          onRefused();
+          throw badRequest(
+            `Batching is limited to ${limit} operations per request (MAX_BATCH_OPERATIONS); this one has ${requestParserResult.length}: split it`,
+          );
+        }
+      },
+    }),
+  };
+}
 
 function disableIntrospection(): Plugin {
   return {

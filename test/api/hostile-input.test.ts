@@ -217,3 +217,32 @@ describe('NUL in the arguments of a query or subscription', () => {
     await sub.dispose();
   });
 });
+describe('the shape of an HTTP request', () => {
+  it('an empty JSON array gets 400 with a clear message', async () => {
+    const response = await post('[]');
+    expect(response.status).toBe(400);
+    expect((await response.json()).errors).toEqual([
+      {
+        message: `the request is an empty batch ([]): send one operation as a JSON object, or an array of 1 to ${MAX_BATCH_OPERATIONS} operations`,
+        extensions: { code: 'BAD_REQUEST' },
+      },
+    ]);
+  });
+
+  it('a batch of more than MAX_BATCH_OPERATIONS operations gets 400 naming the limit; one at the limit is served', async () => {
+    const operations = (count: number) =>
+      JSON.stringify(Array.from({ length: count }, () => ({ query: '{ __typename }' })));
+    const atLimit = await post(operations(MAX_BATCH_OPERATIONS));
+    expect(atLimit.status).toBe(200);
+    expect(await atLimit.json()).toHaveLength(MAX_BATCH_OPERATIONS);
+
+    const over = await post(operations(MAX_BATCH_OPERATIONS + 1));
+    expect(over.status).toBe(400);
+    expect((await over.json()).errors).toEqual([
+      {
+        message: `Batching is limited to ${MAX_BATCH_OPERATIONS} operations per request (MAX_BATCH_OPERATIONS); this one has ${MAX_BATCH_OPERATIONS + 1}: split it`,
+        extensions: { code: 'BAD_REQUEST' },
+      },
+    ]);
+  });
+});

@@ -82,8 +82,10 @@ describe('HTTP limits', () => {
     const over = await post(
       JSON.stringify([{ query: '{ __typename }' }, { query: '{ __typename }' }, { query: '{ __typename }' }]),
     );
+    expect(over.status).toBe(400);
     const body = await over.json();
     expect(JSON.stringify(body)).toMatch(/Batching is limited to 2 operations/);
+    expect((await refusals()).batch_operations).toBeGreaterThanOrEqual(1);
   });
 
   it('refuses a cross-site style POST (form or text/plain) with 415', async () => {
