@@ -47,6 +47,7 @@ function expectNoLeak(text: string, what: string): void {
     /INTERNAL_SERVER_ERROR|Unexpected error|\bat .+:\d+:\d+|node_modules|\b(SELECT|INSERT INTO|UPDATE|DELETE FROM)\b|invalid byte sequence|for type json/,
   );
 }
+
 describe('control characters in an event', () => {
   it('an eventId holding NUL is a per-event rejection naming the field, not an internal error; the rest of the batch is stored', async () => {
     const good = browse();
@@ -159,6 +160,7 @@ describe('control characters in an event', () => {
     await sub.dispose();
   });
 });
+
 describe('NUL in the arguments of a query or subscription', () => {
   it.each([
     ['userActivity', 'query ($v: ID) { userActivity(userId: $v) { edges { cursor } } }', 'a\u0000'],
@@ -217,6 +219,7 @@ describe('NUL in the arguments of a query or subscription', () => {
     await sub.dispose();
   });
 });
+
 describe('the shape of an HTTP request', () => {
   it('an empty JSON array gets 400 with a clear message', async () => {
     const response = await post('[]');
@@ -244,5 +247,55 @@ describe('the shape of an HTTP request', () => {
         extensions: { code: 'BAD_REQUEST' },
       },
     ]);
+  });
+});
+
+describe('hostile bodies', () => {
+  const query = (text: string, extra: Record<string, unknown> = {}) => JSON.stringify({ query: text, ...extra });
+  const HOSTILE: Array<[string, () => Promise<Response>]> = [
+    ['invalid JSON', () => post('{"query": "{ __typename }"')],
+    ['JSON that is not an object', () => post('"{ __typename }"')],
+    ['null', () => post('null')],
+    ['a batch of non-objects', () => post('[1, null, "x", []]')],
+    ['wrong content type', () => post(query('{ __typename }'), 'text/plain')],
+    ['no content type', () => fetch(server.url, { method: 'POST', body: new Blob([query('{ __typename }')]) })],
+    ['deeply nested JSON arrays', () => post(`${'['.repeat(100_000)}${']'.repeat(100_000)}`)],
+    [
+      'deeply nested JSON in variables',
+      () => post(`{"query":"{ __typename }","variables":{"a":${'{"a":'.repeat(50_000)}1${'}'.repeat(50_000)}}}`),
+    ],
+    ['a deeply nested query', () => post(query(`{ ${'userActivity { edges { node { '.repeat(500)}`))],
+    [
+      'a huge string within the body limit',
+      () => post(query(RECORD_ACTIVITY, { variables: { e: [browse({ eventId: 'x'.repeat(1_500_000) })] } })),
+    ],
+    ['a huge query within the body limit', () => post(query(`{ ${'__typename '.repeat(150_000)}}`))],
+    [
+      'NUL in variables',
+      () =>
+        post(query('query ($u: ID) { userActivity(userId: $u) { edges { cursor } } }', { variables: { u: '\u0000' } })),
+    ],
+    ['NUL in operationName', () => post(query('query Q { __typename }', { operationName: 'Q\u0000' }))],
+    ['NUL in a query string', () => post(query('{ __type\u0000name }'))],
+    [
+      'NUL in a string literal of a query',
+      () => post(query('{ userActivity(userId: "a\u0000") { edges { cursor } } }')),
+    ],
+    [
+      'NUL in a GET query',
+      () =>
+        fetch(`${server.url}?query=${encodeURIComponent('{ recommendations(userId: "\u0000") { userId } }')}`, {
+          headers: { accept: 'application/graphql-response+json' },
+        }),
+    ],
+    ['a query that is not a string', () => post('{"query": {"a": 1}}')],
+    ['variables that are not an object', () => post('{"query": "{ __typename }", "variables": [1]}')],
+  ];
+
+  it.each(HOSTILE)('%s gets neither a 5xx nor an internal error, stack or SQL', async (what, send) => {
+    const response = await send();
+    const text = await response.text();
+    expect(response.status, `${what}: ${text.slice(0, 300)}`).toBeLessThan(500);
+    expectNoLeak(text, what);
   });
 });
