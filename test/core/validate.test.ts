@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ActivityEventInput } from '../../src/core/activity/types.js';
 import {
-  findUnreadableCharacter,
+  findForbiddenCharacter,
   validateActivityEvent,
   validateInventoryEvent,
 } from '../../src/core/ingest/validate.js';
@@ -140,13 +140,13 @@ describe('control characters and unpaired surrogates in an event', () => {
   });
 });
 
-describe('findUnreadableCharacter', () => {
+describe('findForbiddenCharacter', () => {
   it('finds the first C0 control or unpaired surrogate, with its offset', () => {
-    expect(findUnreadableCharacter('')).toBeNull();
-    expect(findUnreadableCharacter('plain id 42')).toBeNull();
-    expect(findUnreadableCharacter('🎁\u0000')).toEqual({ code: 'CONTROL_CHARACTER', offset: 2, character: 'U+0000' });
-    expect(findUnreadableCharacter('\u001f')).toEqual({ code: 'CONTROL_CHARACTER', offset: 0, character: 'U+001F' });
-    expect(findUnreadableCharacter('ab\ud83c')).toEqual({ code: 'UNPAIRED_SURROGATE', offset: 2, character: 'U+D83C' });
-    expect(findUnreadableCharacter(' ')).toBeNull();
+    expect(findForbiddenCharacter('')).toBeNull();
+    expect(findForbiddenCharacter('plain id 42')).toBeNull();
+    expect(findForbiddenCharacter('🎁\u0000')).toEqual({ code: 'CONTROL_CHARACTER', offset: 2, character: 'U+0000' });
+    expect(findForbiddenCharacter('\u001f')).toEqual({ code: 'CONTROL_CHARACTER', offset: 0, character: 'U+001F' });
+    expect(findForbiddenCharacter('ab\ud83c')).toEqual({ code: 'UNPAIRED_SURROGATE', offset: 2, character: 'U+D83C' });
+    expect(findForbiddenCharacter(' ')).toBeNull();
   });
 });

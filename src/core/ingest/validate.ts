@@ -40,7 +40,7 @@ function rejecter(index: number, eventId: unknown) {
 }
 
 /** A character no text field of an event may hold, and where it is. */
-export type UnreadableCharacter = {
+export type ForbiddenCharacter = {
   code: 'CONTROL_CHARACTER' | 'UNPAIRED_SURROGATE';
   /** Offset in UTF-16 code units, from 0. */
   offset: number;
@@ -57,7 +57,7 @@ export type UnreadableCharacter = {
  * - Unpaired surrogates (not Unicode): the driver would store U+FFFD instead, and the stored
  *   event would no longer match its own eventId.
  */
-export function findUnreadableCharacter(text: string): UnreadableCharacter | null {
+export function findForbiddenCharacter(text: string): ForbiddenCharacter | null {
   for (let offset = 0; offset < text.length; offset++) {
     const unit = text.charCodeAt(offset);
     if (unit < 0x20) return { code: 'CONTROL_CHARACTER', offset, character: codePointName(unit) };
@@ -73,16 +73,16 @@ export function findUnreadableCharacter(text: string): UnreadableCharacter | nul
 }
 
 /** What is wrong with a text `field`, for a message: `eventId "a\u0000b" has U+0000 at offset 1`. */
-export function describeUnreadable(field: string, text: string, found: UnreadableCharacter): string {
+export function describeForbidden(field: string, text: string, found: ForbiddenCharacter): string {
   return `${field} ${show(text)} has ${found.character} at offset ${found.offset}`;
 }
 
 /** Every string field of an event is checked, whatever its name: a new field is covered too. */
-function rejectUnreadableText(input: object, reject: ReturnType<typeof rejecter>): Validated<never> | null {
+function rejectForbiddenText(input: object, reject: ReturnType<typeof rejecter>): Validated<never> | null {
   for (const [field, value] of Object.entries(input)) {
     if (typeof value !== 'string') continue;
-    const found = findUnreadableCharacter(value);
-    if (found) return reject(found.code, undefined, describeUnreadable(field, value, found));
+    const found = findForbiddenCharacter(value);
+    if (found) return reject(found.code, undefined, describeForbidden(field, value, found));
   }
   return null;
 }
@@ -101,8 +101,8 @@ export function validateActivityEvent(
 ): Validated<NewActivityEvent> {
   const reject = rejecter(index, input.eventId);
 
-  const unreadable = rejectUnreadableText(input, reject);
-  if (unreadable) return unreadable;
+  const forbidden = rejectForbiddenText(input, reject);
+  if (forbidden) return forbidden;
   if (!isId(input.eventId)) return reject('INVALID_EVENT_ID', input.eventId);
   if (!isId(input.userId)) return reject('INVALID_USER_ID', input.userId);
   if (!isId(input.productId)) return reject('INVALID_PRODUCT_ID', input.productId);
@@ -169,8 +169,8 @@ export function validateInventoryEvent(
 ): Validated<NewInventoryEvent> {
   const reject = rejecter(index, input.eventId);
 
-  const unreadable = rejectUnreadableText(input, reject);
-  if (unreadable) return unreadable;
+  const forbidden = rejectForbiddenText(input, reject);
+  if (forbidden) return forbidden;
   if (!isId(input.eventId)) return reject('INVALID_EVENT_ID', input.eventId);
   if (!isId(input.productId)) return reject('INVALID_PRODUCT_ID', input.productId);
   const quantity = input.quantity ?? null;

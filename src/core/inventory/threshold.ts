@@ -6,7 +6,7 @@ import type { Fanout } from '../../feed/fanout.js';
 import type { Clock } from '../clock.js';
 import { InvalidInput } from '../errors.js';
 import { REJECTION_CODES } from '../ingest/rejections.js';
-import { describeUnreadable, findUnreadableCharacter, MAX_STOCK_LEVEL } from '../ingest/validate.js';
+import { describeForbidden, findForbiddenCharacter, MAX_STOCK_LEVEL } from '../ingest/validate.js';
 import { readStockLevels } from './queries.js';
 import { applyStockChanges } from './stock.js';
 import type { StockLevel } from './types.js';
@@ -19,10 +19,10 @@ export function createSetStockThreshold(options: ThresholdOptions) {
       throw new InvalidInput('productId must be 1 to 200 characters');
     }
     // The same characters as in an event's productId are refused (ingest/validate.ts).
-    const unreadable = findUnreadableCharacter(productId);
-    if (unreadable) {
-      const what = describeUnreadable('productId', productId, unreadable);
-      throw new InvalidInput(`${REJECTION_CODES[unreadable.code]}: ${what}`);
+    const forbidden = findForbiddenCharacter(productId);
+    if (forbidden) {
+      const what = describeForbidden('productId', productId, forbidden);
+      throw new InvalidInput(`${REJECTION_CODES[forbidden.code]}: ${what}`);
     }
     if (!Number.isInteger(threshold) || threshold < 0 || threshold > MAX_STOCK_LEVEL) {
       throw new InvalidInput(`threshold must be a whole number from 0 to ${MAX_STOCK_LEVEL}, got ${threshold}`);
