@@ -1,7 +1,7 @@
 // Recommendations respect stock (src/core/recommendations/lists.ts, stock.ts) against a real
 // database: a product known to be at 0 or less is never recommended, one with no known level
 // still is, and stored lists change when a product they hold runs out and again when it is
-// restocked. Signals, pairs, popularity and levels are written with SQL, so that each test states
+// restocked. Signals, partner summaries, popularity and levels are written with SQL, so that each test states
 // exactly the candidates it ranks.
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,11 +49,11 @@ async function related(user: string, source: string, partners: Record<string, nu
      VALUES ($1, $2, 1, $3, true, false)`,
     [user, source, NOW.toISOString()],
   );
-  await db.pool.query(
-    `INSERT INTO product_pairs (product_a, product_b, kind, score)
-     SELECT $1, p, 'bought', s FROM unnest($2::text[], $3::float8[]) AS x(p, s)`,
-    [source, Object.keys(partners), Object.values(partners)],
-  );
+  const summary = Object.entries(partners).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  await db.pool.query(`INSERT INTO product_partners (product_id, kind, partners) VALUES ($1, 'bought', $2)`, [
+    source,
+    JSON.stringify(summary),
+  ]);
 }
 
 /** Products popular at `at`, at these scores. */

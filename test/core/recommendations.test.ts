@@ -2,6 +2,7 @@
 // action may learn (bounded by the shopper's N most recent products).
 import { describe, expect, it } from 'vitest';
 import { type Action, learnFromActions, type Signal } from '../../src/core/recommendations/co-occurrence.js';
+import { addToSummary, type PartnerSummary } from '../../src/core/recommendations/partners.js';
 import { bucketOf, windowStart } from '../../src/core/recommendations/popularity.js';
 import { type RelatedCandidate, rankRecommendations, sameItems } from '../../src/core/recommendations/rank.js';
 
@@ -228,5 +229,70 @@ describe('popularity buckets', () => {
   it('buckets by UTC hour and a window of H hours starts H-1 buckets before the current one', () => {
     expect(bucketOf(new Date('2026-11-25T10:59:59.999Z')).toISOString()).toBe('2026-11-25T10:00:00.000Z');
     expect(windowStart(new Date('2026-11-25T10:30:00Z'), 24).toISOString()).toBe('2026-11-24T11:00:00.000Z');
+  });
+});
+
+describe('partner summaries (Space-Saving)', () => {
+  const increments = (entries: Record<string, number>) => new Map(Object.entries(entries));
+
+  it('keeps exact scores, strongest first, while a product has no more partners than the capacity', () => {
+    const once = addToSummary([], increments({ b: 1, c: 0.5, a: 1 }), 4);
+    const twice = addToSummary(once, increments({ c: 1, d: 0.5 }), 4);
+    expect(once).toEqual([
+      ['a', 1],
+      ['b', 1],
+      ['c', 0.5],
+    ]);
+    expect(twice).toEqual([
+      ['c', 1.5],
+      ['a', 1],
+      ['b', 1],
+      ['d', 0.5],
+    ]);
+  });
+
+  it('a newcomer on a full summary replaces the weakest and starts from its score', () => {
+    const full: PartnerSummary = [
+      ['a', 5],
+      ['b', 3],
+      ['c', 1],
+    ];
+    expect(addToSummary(full, increments({ d: 1 }), 3)).toEqual([
+      ['a', 5],
+      ['b', 3],
+      ['d', 2],
+    ]);
+  });
+
+  it('never loses a partner whose score is above the total added ÷ the capacity, however much noise passes', () => {
+    let summary: PartnerSummary = [];
+    for (let round = 0; round < 200; round++) {
+      // Two strong partners every round (200 and 100 in all), and four one-off ones that are never
+      // seen again: 700 added in all, so any partner above 700 ÷ 8 = 87.5 must be kept.
+      const batch: Record<string, number> = { strong: 1, steady: 0.5 };
+      for (let k = 0; k < 4; k++) batch[`noise-${round}-${k}`] = 0.5;
+      summary = addToSummary(summary, increments(batch), 8);
+    }
+    expect(summary).toHaveLength(8);
+    expect(summary.slice(0, 2).map(([id]) => id)).toEqual(['strong', 'steady']);
+    // Space-Saving's bound: a score is at least the true count and at most that plus the weakest.
+    expect(summary[0]?.[1]).toBeGreaterThanOrEqual(200);
+    expect((summary[0]?.[1] ?? 0) - 200).toBeLessThanOrEqual(summary.at(-1)?.[1] ?? 0);
+  });
+
+  it('is deterministic: the same increments in any order give the same summary', () => {
+    const full: PartnerSummary = [
+      ['a', 2],
+      ['b', 1],
+    ];
+    const forward = addToSummary(full, increments({ x: 1, y: 1, z: 2 }), 3);
+    const backward = addToSummary(full, new Map([...increments({ x: 1, y: 1, z: 2 })].reverse()), 3);
+    expect(forward).toEqual(backward);
+    // z takes the free counter; x replaces b (1) and y then the weakest of the ties at 2 (z).
+    expect(forward).toEqual([
+      ['y', 3],
+      ['a', 2],
+      ['x', 2],
+    ]);
   });
 });

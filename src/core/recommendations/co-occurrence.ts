@@ -19,7 +19,7 @@ export type Signal = {
 
 export type Action = { userId: string; productId: string; type: ActivityType; occurredAt: Date };
 
-/** Added to product_pairs.score; both directions are listed. */
+/** Added to productB's score in productA's partner summary (partners.ts); both directions are listed. */
 export type PairIncrement = { productA: string; productB: string; kind: PairKind; score: number };
 
 /** A pair across the shopper's history (outside one session window) counts this much. */
@@ -183,16 +183,5 @@ export async function writeSignals(tx: Tx, signals: readonly Signal[]): Promise<
       signals.map((s) => s.carted),
       signals.map((s) => s.purchased),
     ],
-  );
-}
-
-/** One statement for the whole batch; rows are locked in the walk's fixed order. */
-export async function addPairs(tx: Tx, pairs: readonly PairIncrement[]): Promise<void> {
-  if (pairs.length === 0) return;
-  await tx.query(
-    `INSERT INTO product_pairs (product_a, product_b, kind, score)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[])
-     ON CONFLICT (product_a, kind, product_b) DO UPDATE SET score = product_pairs.score + EXCLUDED.score`,
-    [pairs.map((p) => p.productA), pairs.map((p) => p.productB), pairs.map((p) => p.kind), pairs.map((p) => p.score)],
   );
 }

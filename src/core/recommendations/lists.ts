@@ -1,13 +1,14 @@
-// Builds shoppers' lists from the stored signals, pairs and popularity (bounded: N recent products
-// × K related each, plus the popular top), and stores them in the feed table, re-stamping a row
-// only when its list changed. A product whose stock level is known to be 0 or less is never a
+// Builds shoppers' lists from the stored signals, partner summaries and popularity (bounded: N
+// recent products × K related each, plus the popular top), and stores them in the feed table,
+// re-stamping a row only when its list changed. A product whose stock level is known to be 0 or less is never a
 // candidate (it is skipped where the candidates are read, so the next one takes its place); one
 // with no known level is.
 import type { Queryable } from '../../feed/feed.js';
 import { compare } from './co-occurrence.js';
+import { strongestInStock } from './partners.js';
 import { readPopular } from './popularity.js';
 import { type RelatedCandidate, rankRecommendations } from './rank.js';
-import { MAX_LIST_SIZE, type PairKind, type Recommendation, type RecommendationSettings } from './types.js';
+import { MAX_LIST_SIZE, type Recommendation, type RecommendationSettings } from './types.js';
 
 /** Popular products read per build: twice a list, so that a list stays full after the owned ones go. */
 const POPULAR_READ = MAX_LIST_SIZE * 2;
@@ -20,31 +21,38 @@ export async function computeLists(
   settings: RecommendationSettings,
 ): Promise<Map<string, Recommendation[]>> {
   const users = [...new Set(userIds)];
-  const { rows: relatedRows } = await db.query(
+  // The shoppers' recent products, and the partner summaries of those products, in one round trip.
+  const { rows } = await db.query(
     `WITH u AS (SELECT unnest($1::text[]) AS user_id),
-       recent AS (
+       recent AS MATERIALIZED (
          SELECT u.user_id, s.product_id, s.weight FROM u CROSS JOIN LATERAL (
            SELECT product_id, weight FROM user_product_signals s WHERE s.user_id = u.user_id
             ORDER BY s.last_at DESC, s.product_id COLLATE "C" LIMIT $2) s
        )
-       SELECT r.user_id, r.product_id AS source_id, r.weight AS source_weight, p.product_b, p.kind, p.score
-         FROM recent r CROSS JOIN LATERAL (
-           SELECT product_b, kind, score FROM product_pairs p
-            WHERE p.product_a = r.product_id
-              AND NOT EXISTS (SELECT 1 FROM stock_levels sl WHERE sl.product_id = p.product_b AND sl.quantity <= 0)
-            ORDER BY p.score DESC, p.product_b COLLATE "C", p.kind LIMIT $3) p`,
-    [users, settings.recentProducts, settings.partnersPerProduct],
+     SELECT user_id, product_id, weight, NULL AS kind, NULL AS partners FROM recent
+     UNION ALL
+     SELECT NULL, p.product_id, NULL, p.kind, p.partners FROM product_partners p
+      WHERE p.product_id IN (SELECT product_id FROM recent)`,
+    [users, settings.recentProducts],
+  );
+  const partners = await strongestInStock(
+    db,
+    rows.filter((row) => row.user_id === null),
+    settings.partnersPerProduct,
   );
   const popular = await readPopular(db, now, settings.popularWindowHours, POPULAR_READ);
   const related = new Map<string, RelatedCandidate[]>(users.map((u) => [u, []]));
-  for (const row of relatedRows) {
-    related.get(row.user_id)?.push({
-      sourceId: row.source_id,
-      sourceWeight: Number(row.source_weight),
-      productId: row.product_b,
-      kind: row.kind as PairKind,
-      pairScore: Number(row.score),
-    });
+  for (const row of rows) {
+    if (row.user_id === null) continue;
+    for (const partner of partners.get(row.product_id) ?? []) {
+      related.get(row.user_id)?.push({
+        sourceId: row.product_id,
+        sourceWeight: Number(row.weight),
+        productId: partner.productId,
+        kind: partner.kind,
+        pairScore: partner.score,
+      });
+    }
   }
   // Only the candidates need checking against what each shopper bought, however much that is.
   const askUsers: string[] = [];

@@ -1,5 +1,5 @@
 // The recommendations processor: follows the activity log and, for each batch: learn signals,
-// pairs and popularity from the new events (the derived counters, exact under concurrency), and
+// partners and popularity from the new events (the derived counters, exact under concurrency), and
 // queue the shoppers the batch touched for a list rebuild. The lists themselves are built after
 // COMMIT by the builder (builder.ts), so a batch never pays for reading and ranking them.
 // A fixed number of set-based statements per batch.
@@ -8,7 +8,8 @@ import type { FeedTopic } from '../../feed/topics.js';
 import { activityLog } from '../activity/log.js';
 import type { InsertedActivityEvent } from '../activity/record.js';
 import { eventsOf, type Processor } from '../processing/runner.js';
-import { addPairs, compare, learnFromActions, readPriorSignals, writeSignals } from './co-occurrence.js';
+import { compare, learnFromActions, readPriorSignals, writeSignals } from './co-occurrence.js';
+import { addPairs, partnerCapacity } from './partners.js';
 import { addPopularity } from './popularity.js';
 import type { RecommendationSettings } from './types.js';
 
@@ -24,6 +25,7 @@ export function createRecommendationsProcessor(settings: RecommendationSettings)
 
 /** Learns from a batch of logged events inside `tx` and queues their shoppers' lists. */
 export function learnFromBatch(settings: RecommendationSettings) {
+  const capacity = partnerCapacity(settings);
   return async function applyRecommendations(tx: Tx, events: readonly InsertedActivityEvent[]): Promise<FeedTopic[]> {
     const users = [...new Set(events.map((e) => e.userId))].sort(compare);
     if (users.length === 0) return [];
@@ -32,7 +34,7 @@ export function learnFromBatch(settings: RecommendationSettings) {
     const prior = await readPriorSignals(tx, events, settings.recentProducts);
     const learned = learnFromActions(prior, events, settings);
     await writeSignals(tx, learned.signals);
-    await addPairs(tx, learned.pairs);
+    await addPairs(tx, learned.pairs, capacity);
     await addPopularity(tx, events, settings.weights);
     // Committed together with the signals: a builder that sees the row also sees what it asks for.
     await queueRebuilds(tx, users);

@@ -10,7 +10,7 @@ export type RelatedCandidate = {
   sourceWeight: number;
   productId: string;
   kind: PairKind;
-  /** product_pairs.score: how many shoppers did both (see co-occurrence.ts). */
+  /** How many shoppers did both, from the source's partner summary (see partners.ts). */
   pairScore: number;
 };
 
