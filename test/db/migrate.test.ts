@@ -250,3 +250,46 @@ describe('migrationStatus', () => {
 afterAll(async () => {
   while (cleanups.length > 0) await cleanups.pop()?.();
 });
+
+describe('the partner summaries migration', () => {
+  it('turns each product’s pairs into a summary of its 64 strongest, strongest first, and drops the pairs', async () => {
+    const { pool } = await emptyDatabase();
+    const all = await migrationFolders();
+    const before = all.filter((m) => m.name < '20261201060000_product_partner_summaries');
+    const files: Record<string, string> = {};
+    for (const { name } of before) {
+      files[name] = await fs.readFile(path.join(MIGRATIONS_DIR, name, 'migration.sql'), 'utf8');
+    }
+    await applyMigrations(pool, { dir: await scratchMigrations(files) });
+    // p-1 has 70 bought partners (q-00 strongest … q-69 weakest) and one viewed partner; p-2 one.
+    const partners = Array.from({ length: 70 }, (_, i) => `q-${String(i).padStart(2, '0')}`);
+    await pool.query(
+      `INSERT INTO product_pairs (product_a, product_b, kind, score)
+       SELECT 'p-1', b, 'bought', 100 - i FROM unnest($1::text[]) WITH ORDINALITY AS x(b, i)
+       UNION ALL VALUES ('p-1', 'v-1', 'viewed', 0.5), ('p-2', 'b', 'bought', 2), ('p-2', 'a', 'bought', 2)`,
+      [partners],
+    );
+
+    const { applied } = await applyMigrations(pool, { dir: MIGRATIONS_DIR });
+
+    expect(applied).toEqual(['20261201060000_product_partner_summaries']);
+    const { rows } = await pool.query('SELECT product_id, kind, partners FROM product_partners ORDER BY 1, 2');
+    const summaries = rows.map((r) => ({ ...r, partners: JSON.parse(r.partners) }));
+    expect(summaries.map((s) => [s.product_id, s.kind, s.partners.length])).toEqual([
+      ['p-1', 'bought', 64],
+      ['p-1', 'viewed', 1],
+      ['p-2', 'bought', 2],
+    ]);
+    expect(summaries[0]?.partners.slice(0, 2)).toEqual([
+      ['q-00', 99],
+      ['q-01', 98],
+    ]);
+    expect(summaries[0]?.partners.at(-1)).toEqual(['q-63', 36]);
+    expect(summaries[2]?.partners).toEqual([
+      ['a', 2],
+      ['b', 2],
+    ]);
+    const { rows: tables } = await pool.query(`SELECT to_regclass('product_pairs') AS pairs`);
+    expect(tables[0]?.pairs).toBeNull();
+  });
+});
