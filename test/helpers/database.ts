@@ -62,7 +62,17 @@ async function create(template: string | null): Promise<TestDatabase> {
     url: databaseUrl(name),
     drop() {
       dropping ??= withAdmin(async (admin) => {
-        // FORCE terminates whatever connection a failed test left open.
+        // pg's Pool.end() resolves before its sockets close: a session still closing would be
+        // killed by FORCE, and its client would report the kill as an unhandled error. So first
+        // wait, bounded, for the sessions to go; FORCE then only ends what a failed test left open.
+        const deadline = Date.now() + 2000;
+        for (;;) {
+          const { rows } = await admin.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [
+            name,
+          ]);
+          if (rows[0]?.n === 0 || Date.now() > deadline) break;
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
         await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       });
       return dropping;
