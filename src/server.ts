@@ -14,6 +14,7 @@ import { applyMigrations } from './db/migrate.js';
 import { createInProcessFanout, createRedisFanout, type Fanout } from './feed/fanout.js';
 import { createFeed, type Feed } from './feed/follow.js';
 import { dashboardAssets } from './http/dashboard/assets.js';
+import { GRAPHIQL_ASSET_PREFIX, graphiqlAsset } from './http/graphiql.js';
 import { health, type Probe, readiness } from './http/health.js';
 import { createMetrics, type Metrics, streamOf } from './http/metrics.js';
 import { createPublishTimer } from './http/publish-latency.js';
@@ -43,7 +44,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
   let stopped: Promise<void> | null = null;
 
   const handle = async (req: IncomingMessage, res: ServerResponse, running: Running) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (path === '/health') return send(res, health(stopping));
     if (path === '/ready')
       return send(res, await readiness(running.db.pool, stopping, () => running.core.processorLag()));
@@ -56,6 +57,12 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
       const { page, script } = await dashboardAssets();
       const asset = path === '/' ? page : script;
       res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'no-cache' });
+      return res.end(asset.body);
+    }
+    if (req.method === 'GET' && config.http.graphiql && path.startsWith(GRAPHIQL_ASSET_PREFIX)) {
+      const asset = await graphiqlAsset(path);
+      if (!asset) return send(res, graphqlError(404, 'NOT_FOUND', `no GraphiQL asset at ${path}`));
+      res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'public, max-age=86400' });
       return res.end(asset.body);
     }
     if (stopping) {

@@ -10,6 +10,7 @@ import type { Core } from '../core/core.js';
 import type { Logger } from '../log.js';
 import type { GraphQLContext } from '../schema/context.js';
 import { maskError } from '../schema/errors.js';
+import { renderGraphiQL } from './graphiql.js';
 import type { Metrics } from './metrics.js';
 import { useSharedSubscriptionExecution } from './shared-execution.js';
 
@@ -59,8 +60,9 @@ export function createGraphQLHandler(options: YogaOptions) {
       };
     },
     graphiql: config.http.graphiql
-      ? { title: 'Shopstream', subscriptionsProtocol: 'WS', defaultQuery: GRAPHIQL_QUERY }
+      ? { title: 'Shopstream', endpoint: '/graphql', subscriptionsProtocol: 'WS', defaultQuery: GRAPHIQL_QUERY }
       : false,
+    renderGraphiQL,
     landingPage: false,
     batching: { limit: config.limits.maxBatchOperations },
     maskedErrors: { maskError, isDev: !config.production },
