@@ -187,7 +187,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxQueryDepth: read.int('MAX_QUERY_DEPTH', 10, { min: 1, max: 100 }),
       maxAliases: read.int('MAX_ALIASES', 15, { min: 0, max: 1000 }),
       maxTokens: read.int('MAX_TOKENS', 2000, { min: 10 }),
-      maxQueryCost: read.int('MAX_QUERY_COST', 5000, { min: 1 }),
+      maxQueryCost: read.int('MAX_QUERY_COST', 10_000, { min: 1 }),
       maxBatchOperations: read.int('MAX_BATCH_OPERATIONS', 10, { min: 1, max: 1000 }),
       maxWsConnections: read.int('MAX_WS_CONNECTIONS', 10_000, { min: 1 }),
       maxWsConnectionsPerCredential: read.int('MAX_WS_CONNECTIONS_PER_CREDENTIAL', 100, { min: 1 }),
