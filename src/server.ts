@@ -18,9 +18,10 @@ import { GRAPHIQL_ASSET_PREFIX, graphiqlAsset } from './http/graphiql.js';
 import { health, type Probe, readiness } from './http/health.js';
 import { createMetrics, type Metrics, streamOf } from './http/metrics.js';
 import { createPublishTimer } from './http/publish-latency.js';
+import { REQUEST_ID_HEADER, requestIdFor } from './http/request-id.js';
 import { attachWebSocket } from './http/ws.js';
 import { createGraphQLHandler, type GraphQLHandler } from './http/yoga.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, type Logger, runWithRequestId } from './log.js';
 import { schema } from './schema/index.js';
 
 export type ServerDeps = { log?: Logger; clock?: Clock };
@@ -197,11 +198,15 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
       });
       const running: Running = { db, fanout, feed, core, yoga, http, ws, metrics };
       http.on('request', (req, res) => {
-        handle(req, res, running).catch((error: unknown) => {
-          log.error({ err: error }, 'request failed');
-          if (!res.headersSent) send(res, graphqlError(500, 'INTERNAL_SERVER_ERROR', 'Unexpected error.'));
-          else res.end();
-        });
+        const requestId = requestIdFor(req.headers[REQUEST_ID_HEADER], config.http.trustRequestId);
+        res.setHeader(REQUEST_ID_HEADER, requestId);
+        runWithRequestId(requestId, () =>
+          handle(req, res, running).catch((error: unknown) => {
+            log.error({ err: error }, 'request failed');
+            if (!res.headersSent) send(res, graphqlError(500, 'INTERNAL_SERVER_ERROR', 'Unexpected error.'));
+            else res.end();
+          }),
+        );
       });
       await new Promise<void>((resolve, reject) => {
         http.once('error', reject);
