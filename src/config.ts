@@ -4,6 +4,8 @@ import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+/** json: one JSON object a line (production); pretty: coloured, one readable line (development). */
+export type LogFormat = 'json' | 'pretty';
 
 export type Config = Readonly<{
   http: Readonly<{
@@ -14,6 +16,8 @@ export type Config = Readonly<{
     graphiql: boolean;
     /** How long SIGTERM waits for in-flight work before closing anyway. */
     shutdownTimeoutMs: number;
+    /** Use a client's X-Request-Id (set by a proxy in front) instead of generating one. */
+    trustRequestId: boolean;
   }>;
   db: Readonly<{
     /** Unset: the embedded PostgreSQL (PGlite) under dataDir. */
@@ -61,7 +65,7 @@ export type Config = Readonly<{
     /** A wake-up can be lost; the feed is re-read at least this often. */
     pollIntervalMs: number;
   }>;
-  log: Readonly<{ level: LogLevel }>;
+  log: Readonly<{ level: LogLevel; format: LogFormat }>;
   production: boolean;
   auth: Readonly<{
     /** HS256 secret for shopper and staff JWTs. */
@@ -140,6 +144,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (!LOG_LEVELS.includes(level)) {
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`);
   }
+  const format = read.string('LOG_FORMAT', 'json').toLowerCase() as LogFormat;
+  if (format !== 'json' && format !== 'pretty') {
+    problems.push(`LOG_FORMAT must be json or pretty, got "${format}"`);
+  }
 
   const config: Config = {
     http: {
@@ -148,6 +156,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxBodyBytes: read.int('MAX_BODY_BYTES', 2 * 1024 * 1024, { min: 1024 }),
       graphiql: read.bool('GRAPHIQL', !production),
       shutdownTimeoutMs: read.int('SHUTDOWN_TIMEOUT_MS', 10_000, { min: 0 }),
+      trustRequestId: read.bool('TRUST_REQUEST_ID', false),
     },
     db: {
       url: databaseUrl,
@@ -175,7 +184,7 @@ export function loadConfig(env: Env = process.env): Config {
       replayPageSize: read.int('REPLAY_PAGE_SIZE', 500, { min: 1, max: 10_000 }),
       pollIntervalMs: read.int('FEED_POLL_INTERVAL_MS', 1000, { min: 10 }),
     },
-    log: { level },
+    log: { level, format },
     production,
     auth: {
       jwtSecret: read.optionalSecret('JWT_SECRET', 32),
@@ -187,7 +196,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxQueryDepth: read.int('MAX_QUERY_DEPTH', 10, { min: 1, max: 100 }),
       maxAliases: read.int('MAX_ALIASES', 15, { min: 0, max: 1000 }),
       maxTokens: read.int('MAX_TOKENS', 2000, { min: 10 }),
-      maxQueryCost: read.int('MAX_QUERY_COST', 5000, { min: 1 }),
+      maxQueryCost: read.int('MAX_QUERY_COST', 10_000, { min: 1 }),
       maxBatchOperations: read.int('MAX_BATCH_OPERATIONS', 10, { min: 1, max: 1000 }),
       maxWsConnections: read.int('MAX_WS_CONNECTIONS', 10_000, { min: 1 }),
       maxWsConnectionsPerCredential: read.int('MAX_WS_CONNECTIONS_PER_CREDENTIAL', 100, { min: 1 }),

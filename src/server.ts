@@ -14,12 +14,14 @@ import { applyMigrations } from './db/migrate.js';
 import { createInProcessFanout, createRedisFanout, type Fanout } from './feed/fanout.js';
 import { createFeed, type Feed } from './feed/follow.js';
 import { dashboardAssets } from './http/dashboard/assets.js';
+import { GRAPHIQL_ASSET_PREFIX, graphiqlAsset } from './http/graphiql.js';
 import { health, type Probe, readiness } from './http/health.js';
 import { createMetrics, type Metrics, streamOf } from './http/metrics.js';
 import { createPublishTimer } from './http/publish-latency.js';
+import { REQUEST_ID_HEADER, requestIdFor } from './http/request-id.js';
 import { attachWebSocket } from './http/ws.js';
 import { createGraphQLHandler, type GraphQLHandler } from './http/yoga.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, type Logger, runWithRequestId } from './log.js';
 import { schema } from './schema/index.js';
 
 export type ServerDeps = { log?: Logger; clock?: Clock };
@@ -43,7 +45,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
   let stopped: Promise<void> | null = null;
 
   const handle = async (req: IncomingMessage, res: ServerResponse, running: Running) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (path === '/health') return send(res, health(stopping));
     if (path === '/ready')
       return send(res, await readiness(running.db.pool, stopping, () => running.core.processorLag()));
@@ -56,6 +58,12 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
       const { page, script } = await dashboardAssets();
       const asset = path === '/' ? page : script;
       res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'no-cache' });
+      return res.end(asset.body);
+    }
+    if (req.method === 'GET' && config.http.graphiql && path.startsWith(GRAPHIQL_ASSET_PREFIX)) {
+      const asset = await graphiqlAsset(path);
+      if (!asset) return send(res, graphqlError(404, 'NOT_FOUND', `no GraphiQL asset at ${path}`));
+      res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'public, max-age=86400' });
       return res.end(asset.body);
     }
     if (stopping) {
@@ -190,11 +198,15 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
       });
       const running: Running = { db, fanout, feed, core, yoga, http, ws, metrics };
       http.on('request', (req, res) => {
-        handle(req, res, running).catch((error: unknown) => {
-          log.error({ err: error }, 'request failed');
-          if (!res.headersSent) send(res, graphqlError(500, 'INTERNAL_SERVER_ERROR', 'Unexpected error.'));
-          else res.end();
-        });
+        const requestId = requestIdFor(req.headers[REQUEST_ID_HEADER], config.http.trustRequestId);
+        res.setHeader(REQUEST_ID_HEADER, requestId);
+        runWithRequestId(requestId, () =>
+          handle(req, res, running).catch((error: unknown) => {
+            log.error({ err: error }, 'request failed');
+            if (!res.headersSent) send(res, graphqlError(500, 'INTERNAL_SERVER_ERROR', 'Unexpected error.'));
+            else res.end();
+          }),
+        );
       });
       await new Promise<void>((resolve, reject) => {
         http.once('error', reject);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 
@@ -32,5 +33,34 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ DATABASE_URL: 'http://user:secret@host/db' })).toThrow(
       expect.objectContaining({ message: expect.not.stringContaining('secret') }),
     );
+  });
+});
+
+describe('.env.example and the README', () => {
+  const source = readFileSync(new URL('../src/config.ts', import.meta.url), 'utf8');
+  const read = new Set([...source.matchAll(/read\.\w+\('([A-Z0-9_]+)'|env\.([A-Z0-9_]+)/g)].map((m) => m[1] ?? m[2]));
+  const example = readFileSync(new URL('../.env.example', import.meta.url), 'utf8');
+  // "# NAME=value   # comment" → NAME: value
+  const listed = new Map(
+    [...example.matchAll(/^# ([A-Z0-9_]+)=(\S*)/gm)].map((m) => [m[1] as string, m[2] as string] as const),
+  );
+
+  it('.env.example lists every setting config.ts reads, and no other', () => {
+    expect(read.size).toBeGreaterThan(40);
+    expect([...read].filter((name) => !listed.has(name as string))).toEqual([]);
+    expect([...listed.keys()].filter((name) => !read.has(name))).toEqual([]);
+  });
+
+  it(".env.example's values are the defaults", () => {
+    expect(loadConfig(Object.fromEntries(listed))).toEqual(loadConfig({}));
+  });
+
+  it("the README's configuration table names every setting", () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(
+      readme.indexOf('## Configuration'),
+      readme.indexOf('\n## ', readme.indexOf('## Configuration') + 1),
+    );
+    expect([...read].filter((name) => !section.includes(`\`${name}\``))).toEqual([]);
   });
 });

@@ -4,8 +4,17 @@
 import { ConfigError, loadConfig, loadDotEnv } from '../config.js';
 import { createLogger } from '../log.js';
 import { createServer } from '../server.js';
-import { simulateFromCommandLine } from './simulate.js';
+import { printHelpIfAsked } from './help.js';
+import { SIMULATE_OPTIONS, simulateFromCommandLine } from './simulate.js';
 
+printHelpIfAsked(`
+Usage: npm run demo [-- simulator options]
+
+Starts the server (the embedded database unless DATABASE_URL is set) with the shop simulator
+feeding it, and prints the dashboard's URL; runs until Ctrl-C. Settings are read as by npm start.
+
+${SIMULATE_OPTIONS.replace('(default 50)', '(default 20)').replace('(default 30)', '(default inf)')}
+`);
 loadDotEnv();
 let config: ReturnType<typeof loadConfig>;
 try {

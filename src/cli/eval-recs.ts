@@ -24,6 +24,7 @@ import { createDb } from '../db/client.js';
 import { applyMigrations } from '../db/migrate.js';
 import { createInProcessFanout } from '../feed/fanout.js';
 import { createFeed } from '../feed/follow.js';
+import { printHelpIfAsked } from './help.js';
 
 const SEED = 20261125;
 const CATEGORIES = 12;
@@ -233,6 +234,17 @@ async function main(): Promise<void> {
   }
 }
 
+printHelpIfAsked(`
+Usage: npm run eval:recs
+
+Measures recommendation quality on a seeded synthetic shop: every shopper's last purchase is
+held out, the rest is replayed through the processing core, and hit-rate@${K} of our lists is
+printed beside a popularity-only baseline. Uses a scratch database beside DATABASE_URL (dropped
+after) or, when it is unset, an embedded database in a temporary directory.
+
+Options:
+  -h, --help   show this help
+`);
 main().catch((error: unknown) => {
   console.error(`eval:recs failed: ${(error as Error).stack ?? String(error)}`);
   process.exitCode = 1;

@@ -15,13 +15,31 @@ import {
 import { loadConfig, loadDotEnv } from '../config.js';
 import { createDb } from '../db/client.js';
 import { applyMigrations } from '../db/migrate.js';
+import { printHelpIfAsked } from './help.js';
 
 const USAGE = `usage:
   npm run keys -- create --name <name> --role ${API_KEY_ROLES.join('|')}
   npm run keys -- list
   npm run keys -- revoke <name>`;
 
+const HELP = `
+Manages API keys: the credentials of integrations (role integration) and operators (role admin).
+A key is shown once, when it is created; only its hash is stored. Works on DATABASE_URL or, when
+it is unset, on the embedded database under DATA_DIR (stop the server first there).
+
+${USAGE}
+
+Commands:
+  create --name <name> --role <role>   create a key and print it once (roles: ${API_KEY_ROLES.join(', ')})
+  list                                 names, roles and states (never the keys)
+  revoke <name>                        the key stops working at once; its open sockets are closed
+
+Options:
+  -h, --help                           show this help
+`;
+
 async function main(argv: string[]): Promise<number> {
+  printHelpIfAsked(HELP, argv);
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,

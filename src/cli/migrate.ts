@@ -4,6 +4,22 @@ import pg from 'pg';
 import { pino } from 'pino';
 import { startEmbedded } from '../db/embedded.js';
 import { applyMigrations } from '../db/migrate.js';
+import { printHelpIfAsked } from './help.js';
+
+printHelpIfAsked(`
+Usage: npm run db:migrate
+
+Applies pending migrations (prisma/migrations/) to DATABASE_URL, or, when it is unset, to the
+embedded database under DATA_DIR. The server also applies them at start-up.
+
+Settings (environment):
+  DATABASE_URL   postgresql://… (default: the embedded database)
+  DATA_DIR       the embedded database's directory (default ./data)
+  LOG_LEVEL      level of the JSON logs on stderr (default warn)
+
+Options:
+  -h, --help     show this help
+`);
 
 // JSON logs (waiting for a lock, each migration) go to stderr; stdout keeps the human summary.
 const log = pino({ level: process.env.LOG_LEVEL || 'warn' }, pino.destination(2));

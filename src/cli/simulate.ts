@@ -9,6 +9,7 @@
 // it is given.
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { printHelpIfAsked } from './help.js';
 
 export type ActivityType = 'BROWSE' | 'ADD_TO_CART' | 'REMOVE_FROM_CART' | 'PURCHASE';
 
@@ -494,9 +495,30 @@ export function formatSummary(s: SimulationSummary): string {
   ].join('\n');
 }
 
-const USAGE = `usage: npm run simulate -- --rate <events/s> --duration <s> [--shoppers N] [--products M] [--url U] [--key K] [--seed S] [--concurrency C]
-  --url       GraphQL endpoint (default http://127.0.0.1:4000/graphql)
-  --key       API key or JWT with the integration (or admin) role, when the server has auth on`;
+const USAGE = `usage: npm run simulate -- --rate <events/s> --duration <s> [--shoppers N] [--products M] [--url U] [--key K] [--seed S] [--concurrency C]`;
+
+/** The options, shared with `npm run demo --help`. */
+export const SIMULATE_OPTIONS = `Options:
+  --rate N          events per second (default 50)
+  --duration S      seconds to run, or inf (default 30)
+  --shoppers N      simulated shoppers (default 200)
+  --products N      products in the catalogue (default 100)
+  --url U           GraphQL endpoint (default http://127.0.0.1:4000/graphql)
+  --key K           API key or JWT with the integration (or admin) role, when the server has auth on
+                    (default: SHOPSTREAM_KEY)
+  --seed S          seed of the traffic model (default: random)
+  --concurrency C   requests in flight at most (default 4)
+  -h, --help        show this help`;
+
+const HELP = `
+${USAGE}
+
+Drives a running server with a simulated shop through its public mutations: shoppers browse,
+cart and buy, a warehouse restocks, a few events arrive late or twice. Prints progress on stderr
+and a summary at the end; Ctrl-C stops early.
+
+${SIMULATE_OPTIONS}
+`;
 
 /** Parses the command line; throws a message naming the bad option. */
 export function parseSimulateArgs(argv: string[]): Omit<SimulationOptions, 'signal' | 'onProgress'> {
@@ -514,7 +536,6 @@ export function parseSimulateArgs(argv: string[]): Omit<SimulationOptions, 'sign
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help) throw new Error(USAGE);
   const number = (name: string, value: string, min: number, allowInfinity = false) => {
     if (allowInfinity && value === 'inf') return Number.POSITIVE_INFINITY;
     const n = Number(value);
@@ -542,6 +563,7 @@ export function parseSimulateArgs(argv: string[]): Omit<SimulationOptions, 'sign
 
 /** Runs with a progress line on stderr until done or Ctrl-C; resolves to the exit code. */
 export async function simulateFromCommandLine(argv: string[], extra: Partial<SimulationOptions> = {}): Promise<number> {
+  printHelpIfAsked(HELP, argv);
   let parsed: ReturnType<typeof parseSimulateArgs>;
   try {
     parsed = parseSimulateArgs(argv);

@@ -8,7 +8,8 @@ export type Metrics = ReturnType<typeof createMetrics>;
 
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'shopstream_process_' });
+  // prom-client's default names already start with process_ or nodejs_: shopstream_process_cpu_…
+  collectDefaultMetrics({ register: registry, prefix: 'shopstream_' });
   // What the scrape-time gauges read; set by watch() once the pool and the feed exist.
   const watched: {
     pool?: PoolStats;

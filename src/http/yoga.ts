@@ -1,7 +1,7 @@
 // GraphQL over HTTP (and subscriptions over SSE) with Yoga: authentication into the context,
 // query limits (graphql-armor), batching limit, optional introspection, masked errors, logs.
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { type GraphQLSchema, NoSchemaIntrospectionCustomRule } from 'graphql';
+import { type GraphQLError, type GraphQLSchema, NoSchemaIntrospectionCustomRule } from 'graphql';
 import { createGraphQLError, createYoga, type Plugin } from 'graphql-yoga';
 import type { RateLimiter } from '../auth/rate-limit.js';
 import { type Authenticator, Unauthenticated, type Viewer } from '../auth/viewer.js';
@@ -10,7 +10,9 @@ import type { Core } from '../core/core.js';
 import type { Logger } from '../log.js';
 import type { GraphQLContext } from '../schema/context.js';
 import { maskError } from '../schema/errors.js';
+import { renderGraphiQL } from './graphiql.js';
 import type { Metrics } from './metrics.js';
+import { useQueryCostLimit } from './query-cost.js';
 import { useSharedSubscriptionExecution } from './shared-execution.js';
 
 export type YogaOptions = {
@@ -29,6 +31,13 @@ export type ServerContext = { viewer?: Viewer };
 export function createGraphQLHandler(options: YogaOptions) {
   const { config, metrics } = options;
   const refused = (limit: string) => () => metrics.limitRefusals.inc({ limit });
+  // graphql-armor calls its refusals "Syntax Error" and gives them no code: ours have both right.
+  const refuse = (limit: string, code: string, setting: string) => (_: unknown, error: GraphQLError) => {
+    metrics.limitRefusals.inc({ limit });
+    throw createGraphQLError(`${error.message.replace(/^Syntax Error: /, '').replace(/\.$/, '')} (${setting})`, {
+      extensions: { code },
+    });
+  };
   return createYoga<ServerContext, GraphQLContext>({
     schema: options.schema,
     graphqlEndpoint: '/graphql',
@@ -59,22 +68,31 @@ export function createGraphQLHandler(options: YogaOptions) {
       };
     },
     graphiql: config.http.graphiql
-      ? { title: 'Shopstream', subscriptionsProtocol: 'WS', defaultQuery: GRAPHIQL_QUERY }
+      ? { title: 'Shopstream', endpoint: '/graphql', subscriptionsProtocol: 'WS', defaultQuery: GRAPHIQL_QUERY }
       : false,
+    renderGraphiQL,
     landingPage: false,
     batching: { limit: config.limits.maxBatchOperations },
     maskedErrors: { maskError, isDev: !config.production },
     logging: options.log,
     plugins: [
       EnvelopArmorPlugin({
-        maxDepth: { n: config.limits.maxQueryDepth, onReject: [refused('query_depth')] },
-        maxAliases: { n: config.limits.maxAliases, onReject: [refused('query_aliases')] },
-        maxTokens: { n: config.limits.maxTokens, onReject: [refused('query_tokens')] },
-        costLimit: { maxCost: config.limits.maxQueryCost, onReject: [refused('query_cost')] },
-        maxDirectives: { n: 50, onReject: [refused('query_directives')] },
+        maxDepth: {
+          n: config.limits.maxQueryDepth,
+          onReject: [refuse('query_depth', 'QUERY_TOO_DEEP', 'MAX_QUERY_DEPTH')],
+        },
+        maxAliases: {
+          n: config.limits.maxAliases,
+          onReject: [refuse('query_aliases', 'TOO_MANY_ALIASES', 'MAX_ALIASES')],
+        },
+        maxTokens: { n: config.limits.maxTokens, onReject: [refuse('query_tokens', 'TOO_MANY_TOKENS', 'MAX_TOKENS')] },
+        maxDirectives: { n: 50, onReject: [refuse('query_directives', 'TOO_MANY_DIRECTIVES', 'at most 50')] },
+        // Costed when the operation runs, with its variables (query-cost.ts), not at validation.
+        costLimit: { enabled: false },
         // Suggestions ("did you mean …") reveal the schema when introspection is off.
         blockFieldSuggestion: { enabled: !config.introspection },
       }),
+      useQueryCostLimit(config.limits.maxQueryCost, refused('query_cost')),
       checkBatches(config.limits.maxBatchOperations, refused('batch_operations')),
       ...(config.introspection ? [] : [disableIntrospection()]),
       metrics.graphqlPlugin,

@@ -11,6 +11,7 @@ import SchemaBuilder from '@pothos/core';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { GraphQLError } from 'graphql';
 import type { GraphQLContext } from './context.js';
+import { forbiddenMessage } from './refusals.js';
 
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
@@ -33,17 +34,12 @@ export const builder = new SchemaBuilder<{
       user: (userId) =>
         viewer.role === 'staff' || viewer.role === 'admin' || (viewer.role === 'shopper' && viewer.userId === userId),
     }),
-    unauthorizedError: (_parent, { viewer }, info) =>
+    unauthorizedError: (_parent, { viewer }, info, result) =>
       viewer.role === 'anonymous'
         ? new GraphQLError(`${info.fieldName} needs a credential: send Authorization: Bearer <API key or JWT>`, {
             extensions: { code: 'UNAUTHENTICATED' },
           })
-        : new GraphQLError(
-            `a ${viewer.role} may not use ${info.parentType.name.toLowerCase()} ${info.fieldName} with these arguments`,
-            {
-              extensions: { code: 'FORBIDDEN' },
-            },
-          ),
+        : new GraphQLError(forbiddenMessage(viewer, info, result.failure), { extensions: { code: 'FORBIDDEN' } }),
   },
 });
 

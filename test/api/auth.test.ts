@@ -165,6 +165,32 @@ describe('authorization table', () => {
   });
 });
 
+describe('refusal messages', () => {
+  const refusedWith = async (role: Role, doc: string) => {
+    const result = await gql(server.url, doc, undefined, { authorization: `Bearer ${credentials[role]}` });
+    expect(result.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    return result.errors?.[0]?.message;
+  };
+
+  it('say in plain English which role may do it and who is asking', async () => {
+    expect(await refusedWith('shopper', 'mutation { recordActivity(events: []) { accepted } }')).toBe(
+      'Only an integration key or an admin may use mutation recordActivity; you are signed in as the shopper "u1".',
+    );
+    expect(
+      await refusedWith('staff', 'mutation { setStockThreshold(productId: "p", threshold: 1) { threshold } }'),
+    ).toBe('Only an admin may use mutation setStockThreshold; you are signed in as staff ("s1").');
+    expect(await refusedWith('integration', '{ stockLevels { productId } }')).toBe(
+      'Only staff or an admin may use query stockLevels; you are signed in as an integration key.',
+    );
+    expect(await refusedWith('shopper', '{ userActivity(userId: "u2") { pageInfo { endCursor } } }')).toBe(
+      'Only the shopper "u2" themself, staff or an admin may use query userActivity for that userId; you are signed in as the shopper "u1".',
+    );
+    expect(await refusedWith('shopper', '{ userActivity { pageInfo { endCursor } } }')).toBe(
+      'Only staff or an admin may use query userActivity; you are signed in as the shopper "u1". A shopper may ask for their own userId ("u1").',
+    );
+  });
+});
+
 describe('credentials', () => {
   it('refuses a malformed, unknown or expired credential on HTTP with 401 UNAUTHENTICATED', async () => {
     const expired = await token('u1', undefined, '-1m');

@@ -44,6 +44,8 @@ describe('query limits (graphql-armor)', () => {
     expect((await gql(server.url, '{ userActivity { pageInfo { endCursor } } }')).errors).toBeUndefined();
     const over = await gql(server.url, '{ userActivity { edges { node { eventId } } } }');
     expect(over.errors?.[0]?.message).toMatch(/depth/i);
+    expect(over.errors?.[0]?.message).not.toMatch(/Syntax Error/);
+    expect(over.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_DEEP');
     expect((await refusals()).query_depth).toBeGreaterThanOrEqual(1);
   });
 
@@ -61,6 +63,7 @@ describe('query limits (graphql-armor)', () => {
       '{ a: userActivity { pageInfo { endCursor } } b: userActivity { pageInfo { endCursor } } c: userActivity { pageInfo { endCursor } } }',
     );
     expect(over.errors?.[0]?.message).toMatch(/aliases/i);
+    expect(over.errors?.[0]?.extensions?.code).toBe('TOO_MANY_ALIASES');
     expect((await refusals()).query_aliases).toBeGreaterThanOrEqual(1);
   });
 
@@ -71,6 +74,8 @@ describe('query limits (graphql-armor)', () => {
       `{ userActivity { pageInfo { ${Array.from({ length: 60 }, () => 'endCursor').join(' ')} } } }`,
     );
     expect(over.errors?.[0]?.message).toMatch(/token/i);
+    expect(over.errors?.[0]?.message).not.toMatch(/Syntax Error/);
+    expect(over.errors?.[0]?.extensions?.code).toBe('TOO_MANY_TOKENS');
     expect((await refusals()).query_tokens).toBeGreaterThanOrEqual(1);
   });
 });

@@ -117,6 +117,14 @@ describe('/metrics', () => {
     );
   });
 
+  it("names Node's process metrics once: shopstream_process_*, shopstream_nodejs_*", async () => {
+    const text = await scrape();
+    expect(text).toMatch(/^shopstream_process_cpu_user_seconds_total \d/m);
+    expect(text).toMatch(/^shopstream_process_resident_memory_bytes \d/m);
+    expect(text).toMatch(/^shopstream_nodejs_eventloop_lag_seconds \d/m);
+    expect(text).not.toMatch(/process_process|process_nodejs/);
+  });
+
   it('shows database pool use, collected on scrape', async () => {
     const text = await scrape();
     expect(seriesValue(text, 'shopstream_db_pool_connections', { state: 'total' })).toBeGreaterThanOrEqual(1);

@@ -2,6 +2,7 @@
 // by disposeAll() (call it in afterAll), so no test leaves a socket or pool behind.
 import { loadConfig } from '../../src/config.js';
 import type { Clock } from '../../src/core/clock.js';
+import type { Logger } from '../../src/log.js';
 import { createServer, type Shopstream } from '../../src/server.js';
 import { createTestDatabase } from './database.js';
 
@@ -11,7 +12,7 @@ const leftovers: Array<() => Promise<void>> = [];
 
 /** Starts a server on port 0. Pass `databaseUrl` to share a database between servers of one file. */
 export async function startTestServer(
-  options: { env?: Record<string, string>; databaseUrl?: string; clock?: Clock } = {},
+  options: { env?: Record<string, string>; databaseUrl?: string; clock?: Clock; log?: Logger } = {},
 ): Promise<TestServer> {
   let databaseUrl = options.databaseUrl;
   if (!databaseUrl) {
@@ -26,7 +27,7 @@ export async function startTestServer(
     FEED_POLL_INTERVAL_MS: '200',
     ...options.env,
   });
-  const server = createServer(config, { clock: options.clock });
+  const server = createServer(config, { clock: options.clock, log: options.log });
   await server.start();
   leftovers.unshift(() => server.stop());
   return Object.assign(server, { databaseUrl: databaseUrl as string, httpBase: server.url.replace(/\/graphql$/, '') });
