@@ -160,6 +160,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
           metrics.processedEvents.inc({ processor }, events);
           metrics.processorBatchSeconds.observe({ processor }, ms / 1000);
         },
+        onRefused: (limit) => metrics.limitRefusals.inc({ limit }),
         onIngested: (stream, report) => {
           metrics.ingestedEvents.inc({ stream, outcome: 'accepted' }, report.accepted);
           metrics.ingestedEvents.inc({ stream, outcome: 'duplicate' }, report.duplicates);
