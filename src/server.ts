@@ -16,6 +16,7 @@ import { createFeed, type Feed } from './feed/follow.js';
 import { dashboardAssets } from './http/dashboard/assets.js';
 import { health, type Probe, readiness } from './http/health.js';
 import { createMetrics, type Metrics, streamOf } from './http/metrics.js';
+import { isOriginAllowed, ORIGIN_REFUSED } from './http/origin.js';
 import { createPublishTimer } from './http/publish-latency.js';
 import { attachWebSocket } from './http/ws.js';
 import { createGraphQLHandler, type GraphQLHandler } from './http/yoga.js';
@@ -63,6 +64,10 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         res,
         graphqlError(503, 'SHUTTING_DOWN', 'the server is shutting down; retry on another instance or later'),
       );
+    }
+    // A browser page of another site must not use a viewer's credentials or the open mode.
+    if (!isOriginAllowed(req.headers.origin, req.headers.host, config.http.allowedOrigins)) {
+      return refuse(res, running, 'origin', 403, 'FORBIDDEN_ORIGIN', ORIGIN_REFUSED);
     }
     if (req.method === 'POST') {
       // CSRF: a browser sends a cross-site POST without a preflight only as a form or text/plain.
@@ -186,6 +191,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         auth,
         liveKeys: (ids) => liveKeyIds(db.prisma, ids),
         limits: config.limits,
+        allowedOrigins: config.http.allowedOrigins,
         metrics,
         log: log.child({ part: 'ws' }),
       });
