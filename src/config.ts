@@ -40,7 +40,7 @@ export type Config = Readonly<{
   }>;
   inventory: Readonly<{ lowStockThreshold: number }>;
   sales: Readonly<{
-    /** How long after its window ends an orderId is remembered, so that a late purchase of the same order is not counted again. */
+    /** A window's orderIds are kept until the latest sale (event time) is this far past its end, so that a late purchase of the same order is not counted again. */
     orderLatenessHours: number;
   }>;
   recommendations: Readonly<{

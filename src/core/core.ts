@@ -33,7 +33,7 @@ import { createRecommendationsProcessor } from './recommendations/processor.js';
 import { followRecommendations, readRecommendations } from './recommendations/read.js';
 import { salesFeed } from './sales/feed-source.js';
 import { requireCurrency } from './sales/money.js';
-import { salesProcessor } from './sales/processor.js';
+import { createSalesProcessor } from './sales/processor.js';
 import { readSalesWindows, type SalesQuery } from './sales/query.js';
 import type { SalesFilter } from './sales/types.js';
 
@@ -42,7 +42,7 @@ export type CoreOptions = {
   feed: Feed;
   fanout: Fanout;
   clock: Clock;
-  config: Pick<Config, 'db' | 'ingest' | 'inventory' | 'recommendations' | 'processing'>;
+  config: Pick<Config, 'db' | 'ingest' | 'inventory' | 'sales' | 'recommendations' | 'processing'>;
   /** Told the outcome of every ingest batch, for metrics. */
   onIngested?: (stream: IngestStream, report: IngestReport) => void;
   /** Told after every batch a processor commits, for metrics. */
@@ -98,7 +98,7 @@ export function createCore({ db, feed, fanout, clock, config, onIngested, onBatc
     ...config.processing,
     processors: [
       createInventoryProcessor({ defaultThreshold, clock }),
-      salesProcessor,
+      createSalesProcessor(config.sales),
       createRecommendationsProcessor(config.recommendations),
       createActivitySummariesProcessor(),
     ],
