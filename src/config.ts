@@ -18,12 +18,23 @@ export type Config = Readonly<{
     shutdownTimeoutMs: number;
     /** Use a client's X-Request-Id (set by a proxy in front) instead of generating one. */
     trustRequestId: boolean;
+    /** Browser origins allowed to call and to open WebSockets; null allows any. The page's own
+     * origin (Origin matching Host) and requests without Origin (servers) are always allowed. */
+    allowedOrigins: readonly string[] | null;
   }>;
   db: Readonly<{
     /** Unset: the embedded PostgreSQL (PGlite) under dataDir. */
     url: string | undefined;
     dataDir: string;
     poolSize: number;
+    /** Connections of the separate pool for queries (history, sales, summaries), so that they cannot starve ingest and the processors. */
+    readPoolSize: number;
+    /** How long a query waits for a connection of its pool before it is answered BUSY. */
+    poolWaitMs: number;
+    /** A query running longer is cancelled by PostgreSQL (QUERY_TIMEOUT). */
+    statementTimeoutMs: number;
+    /** A connection left idle inside a transaction this long is closed by PostgreSQL. */
+    idleInTransactionTimeoutMs: number;
   }>;
   redisUrl: string | undefined;
   ingest: Readonly<{
@@ -32,6 +43,10 @@ export type Config = Readonly<{
     defaultCurrency: string;
   }>;
   inventory: Readonly<{ lowStockThreshold: number }>;
+  sales: Readonly<{
+    /** A window's orderIds are kept until the latest sale (event time) is this far past its end, so that a late purchase of the same order is not counted again. */
+    orderLatenessHours: number;
+  }>;
   recommendations: Readonly<{
     /** How much one kind of action says about a shopper's interest; 0 ignores it. */
     weights: Readonly<{ browse: number; addToCart: number; purchase: number }>;
@@ -83,6 +98,8 @@ export type Config = Readonly<{
     /** Operations in one HTTP request (GraphQL batching). */
     maxBatchOperations: number;
     maxWsConnections: number;
+    /** Largest incoming WebSocket message, in bytes. */
+    maxWsMessageBytes: number;
     maxWsConnectionsPerCredential: number;
     maxSubscriptionsPerConnection: number;
     connectionInitTimeoutMs: number;
@@ -157,11 +174,16 @@ export function loadConfig(env: Env = process.env): Config {
       graphiql: read.bool('GRAPHIQL', !production),
       shutdownTimeoutMs: read.int('SHUTDOWN_TIMEOUT_MS', 10_000, { min: 0 }),
       trustRequestId: read.bool('TRUST_REQUEST_ID', false),
+      allowedOrigins: readOrigins(read.optional('ALLOWED_ORIGINS'), production, problems),
     },
     db: {
       url: databaseUrl,
       dataDir: read.string('DATA_DIR', './data'),
       poolSize: read.int('DB_POOL_SIZE', 10, { min: 1, max: 1000 }),
+      readPoolSize: read.int('DB_READ_POOL_SIZE', 4, { min: 1, max: 1000 }),
+      poolWaitMs: read.int('POOL_WAIT_MS', 2000, { min: 1, max: 60_000 }),
+      statementTimeoutMs: read.int('STATEMENT_TIMEOUT_MS', 10_000, { min: 100, max: 3_600_000 }),
+      idleInTransactionTimeoutMs: read.int('IDLE_IN_TRANSACTION_TIMEOUT_MS', 60_000, { min: 1000, max: 3_600_000 }),
     },
     redisUrl,
     ingest: {
@@ -170,6 +192,9 @@ export function loadConfig(env: Env = process.env): Config {
     },
     inventory: {
       lowStockThreshold: read.int('LOW_STOCK_THRESHOLD', 10, { min: 0 }),
+    },
+    sales: {
+      orderLatenessHours: read.int('SALES_ORDER_LATENESS_HOURS', 168, { min: 1, max: 24 * 366 }),
     },
     recommendations: readRecommendations(read, problems),
     processing: {
@@ -199,6 +224,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxQueryCost: read.int('MAX_QUERY_COST', 10_000, { min: 1 }),
       maxBatchOperations: read.int('MAX_BATCH_OPERATIONS', 10, { min: 1, max: 1000 }),
       maxWsConnections: read.int('MAX_WS_CONNECTIONS', 10_000, { min: 1 }),
+      maxWsMessageBytes: read.int('MAX_WS_MESSAGE_BYTES', 2 * 1024 * 1024, { min: 1024 }),
       maxWsConnectionsPerCredential: read.int('MAX_WS_CONNECTIONS_PER_CREDENTIAL', 100, { min: 1 }),
       maxSubscriptionsPerConnection: read.int('MAX_SUBSCRIPTIONS_PER_CONNECTION', 50, { min: 1 }),
       connectionInitTimeoutMs: read.int('CONNECTION_INIT_TIMEOUT_MS', 5000, { min: 100 }),
@@ -239,6 +265,38 @@ function readRecommendations(read: ReturnType<typeof makeReaders>, problems: str
     sessionMinutes: read.int('REC_SESSION_MINUTES', 30, { min: 1 }),
     popularWindowHours: read.int('REC_POPULAR_WINDOW_HOURS', 24, { min: 1, max: 24 * 31 }),
   };
+}
+
+/**
+ * ALLOWED_ORIGINS: `*` allows any origin; a comma-separated list allows those (and the page's own).
+ * Unset: any origin in development, only the page's own in production.
+ */
+function readOrigins(value: string | undefined, production: boolean, problems: string[]): readonly string[] | null {
+  if (value === undefined) return production ? [] : null;
+  if (value === '*') return null;
+  const origins: string[] = [];
+  for (const text of value
+    .split(',')
+    .map((o) => o.trim())
+    .filter((o) => o !== '')) {
+    let origin: string | null = null;
+    try {
+      const url = new URL(text);
+      if ((url.protocol === 'http:' || url.protocol === 'https:') && url.origin === text.replace(/\/$/, '')) {
+        origin = url.origin;
+      }
+    } catch {
+      origin = null;
+    }
+    if (origin === null) {
+      problems.push(
+        `ALLOWED_ORIGINS must be * or a comma-separated list of origins such as https://shop.example.com (scheme, host and port only), got "${text}"`,
+      );
+    } else {
+      origins.push(origin);
+    }
+  }
+  return origins;
 }
 
 /** ISO 4217 codes as known to this Node's ICU data. */

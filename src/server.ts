@@ -17,6 +17,7 @@ import { dashboardAssets } from './http/dashboard/assets.js';
 import { GRAPHIQL_ASSET_PREFIX, graphiqlAsset } from './http/graphiql.js';
 import { health, type Probe, readiness } from './http/health.js';
 import { createMetrics, type Metrics, streamOf } from './http/metrics.js';
+import { isOriginAllowed, ORIGIN_REFUSED } from './http/origin.js';
 import { createPublishTimer } from './http/publish-latency.js';
 import { REQUEST_ID_HEADER, requestIdFor } from './http/request-id.js';
 import { attachWebSocket } from './http/ws.js';
@@ -71,6 +72,10 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         res,
         graphqlError(503, 'SHUTTING_DOWN', 'the server is shutting down; retry on another instance or later'),
       );
+    }
+    // A browser page of another site must not use a viewer's credentials or the open mode.
+    if (!isOriginAllowed(req.headers.origin, req.headers.host, config.http.allowedOrigins)) {
+      return refuse(res, running, 'origin', 403, 'FORBIDDEN_ORIGIN', ORIGIN_REFUSED);
     }
     if (req.method === 'POST') {
       // CSRF: a browser sends a cross-site POST without a preflight only as a form or text/plain.
@@ -168,6 +173,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
           metrics.processedEvents.inc({ processor }, events);
           metrics.processorBatchSeconds.observe({ processor }, ms / 1000);
         },
+        onRefused: (limit) => metrics.limitRefusals.inc({ limit }),
         onIngested: (stream, report) => {
           metrics.ingestedEvents.inc({ stream, outcome: 'accepted' }, report.accepted);
           metrics.ingestedEvents.inc({ stream, outcome: 'duplicate' }, report.duplicates);
@@ -193,6 +199,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         auth,
         liveKeys: (ids) => liveKeyIds(db.prisma, ids),
         limits: config.limits,
+        allowedOrigins: config.http.allowedOrigins,
         metrics,
         log: log.child({ part: 'ws' }),
       });

@@ -34,6 +34,18 @@ describe('loadConfig', () => {
       expect.objectContaining({ message: expect.not.stringContaining('secret') }),
     );
   });
+
+  it("allows every browser origin in development and only the page's own in production, unless ALLOWED_ORIGINS says otherwise", () => {
+    expect(loadConfig({}).http.allowedOrigins).toBeNull();
+    expect(loadConfig({ NODE_ENV: 'production' }).http.allowedOrigins).toEqual([]);
+    expect(loadConfig({ NODE_ENV: 'production', ALLOWED_ORIGINS: '*' }).http.allowedOrigins).toBeNull();
+    expect(
+      loadConfig({ ALLOWED_ORIGINS: 'https://shop.example.com, http://localhost:3000/' }).http.allowedOrigins,
+    ).toEqual(['https://shop.example.com', 'http://localhost:3000']);
+    expect(() => loadConfig({ ALLOWED_ORIGINS: 'shop.example.com,https://a.example/path' })).toThrow(
+      /ALLOWED_ORIGINS must be .*"shop.example.com"[\s\S]*"https:\/\/a.example\/path"/,
+    );
+  });
 });
 
 describe('.env.example and the README', () => {

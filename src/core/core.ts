@@ -27,12 +27,13 @@ import { createSetStockThreshold } from './inventory/threshold.js';
 import type { InventoryEventInput, StockWarningFilter } from './inventory/types.js';
 import type { LogName } from './processing/log.js';
 import { createProcessing } from './processing/runner.js';
+import { boundReads } from './reads.js';
 import { createRecommendationBuilder } from './recommendations/builder.js';
 import { createRecommendationsProcessor } from './recommendations/processor.js';
 import { followRecommendations, readRecommendations } from './recommendations/read.js';
 import { salesFeed } from './sales/feed-source.js';
 import { requireCurrency } from './sales/money.js';
-import { salesProcessor } from './sales/processor.js';
+import { createSalesProcessor } from './sales/processor.js';
 import { readSalesWindows, type SalesQuery } from './sales/query.js';
 import type { SalesFilter } from './sales/types.js';
 
@@ -41,23 +42,33 @@ export type CoreOptions = {
   feed: Feed;
   fanout: Fanout;
   clock: Clock;
-  config: Pick<Config, 'ingest' | 'inventory' | 'recommendations' | 'processing'>;
+  config: Pick<Config, 'db' | 'ingest' | 'inventory' | 'sales' | 'recommendations' | 'processing'>;
   /** Told the outcome of every ingest batch, for metrics. */
   onIngested?: (stream: IngestStream, report: IngestReport) => void;
   /** Told after every batch a processor commits, for metrics. */
   onBatch?: (processor: string, events: number, ms: number) => void;
+  /** Told when a query is refused by a limit ('pool_wait', 'statement_timeout'), for metrics. */
+  onRefused?: (limit: string) => void;
   /** For what goes wrong in the background (processors, the list builder); silent without it. */
   log?: Logger;
 };
 
 export type Core = ReturnType<typeof createCore>;
 
-export function createCore({ db, feed, fanout, clock, config, onIngested, onBatch, log }: CoreOptions) {
+export function createCore({ db, feed, fanout, clock, config, onIngested, onBatch, onRefused, log }: CoreOptions) {
   const writes = trackWrites();
   const reported = (stream: IngestStream) => (report: IngestReport) => {
     onIngested?.(stream, report);
     return report;
   };
+  // Queries get their own bounded share of connections: they cannot starve ingest, the
+  // processors or subscription delivery, which use db.pool.
+  const reads = boundReads(db.readPool, {
+    connections: db.readPool === db.pool ? 1 : config.db.readPoolSize,
+    waitMs: config.db.poolWaitMs,
+    statementTimeoutMs: config.db.statementTimeoutMs,
+    onRefused,
+  });
   const lists = { db: db.pool, settings: config.recommendations, now: () => clock.now() };
   const defaultThreshold = config.inventory.lowStockThreshold;
   const background = log ?? pino({ level: 'silent' });
@@ -87,7 +98,7 @@ export function createCore({ db, feed, fanout, clock, config, onIngested, onBatc
     ...config.processing,
     processors: [
       createInventoryProcessor({ defaultThreshold, clock }),
-      salesProcessor,
+      createSalesProcessor(config.sales),
       createRecommendationsProcessor(config.recommendations),
       createActivitySummariesProcessor(),
     ],
@@ -120,12 +131,12 @@ export function createCore({ db, feed, fanout, clock, config, onIngested, onBatc
       ),
 
     userActivity: (filter: ActivityFilter, page: { first?: number | null; after?: string | null }) =>
-      readActivityPage(db.pool, filter, page),
+      readActivityPage(reads, filter, page),
 
     followUserActivity: (filter: ActivityFilter, after?: string | null) =>
       feed.follow(activityFeed, { filter, after: after ? decodeCursor(after) : null }),
 
-    sales: (query: SalesQuery) => readSalesWindows(db.pool, query),
+    sales: (query: SalesQuery) => readSalesWindows(reads, query),
 
     /** Each window of `filter` every time it changes; a slow subscriber gets each window's latest state. */
     followSales: (filter: SalesFilter, after?: string | null) =>
@@ -134,11 +145,11 @@ export function createCore({ db, feed, fanout, clock, config, onIngested, onBatc
         after: after ? decodeCursor(after) : null,
       }),
 
-    funnel: (range: TimeRange) => readFunnel(db.pool, range),
+    funnel: (range: TimeRange) => readFunnel(reads, range),
 
     /** REVENUE is summed in `currency` (default: DEFAULT_CURRENCY); other metrics ignore it. */
     topProducts: (query: TimeRange & { by: ProductMetric; limit?: number | null; currency?: string | null }) =>
-      readTopProducts(db.pool, { ...query, currency: query.currency ?? config.ingest.defaultCurrency }),
+      readTopProducts(reads, { ...query, currency: query.currency ?? config.ingest.defaultCurrency }),
 
     ingestInventory: (events: readonly InventoryEventInput[], ack: IngestAck = 'PROCESSED') =>
       writes.run(() =>
@@ -151,17 +162,18 @@ export function createCore({ db, feed, fanout, clock, config, onIngested, onBatc
       writes.run(() => setStockThreshold(productId, threshold)),
 
     stockLevels: (query: StockLevelQuery) =>
-      readStockLevels(db.pool, { ...query, includeUnset: false }, { defaultThreshold }),
+      readStockLevels(reads, { ...query, includeUnset: false }, { defaultThreshold }),
 
     stockWarnings: (filter: StockWarningFilter, page: { first?: number | null; after?: string | null }) =>
-      readStockWarningPage(db.pool, filter, page),
+      readStockWarningPage(reads, filter, page),
 
     followStockWarnings: (filter: { productIds?: readonly string[] | null }, after?: string | null) => {
       checkProductIds(filter.productIds);
       return feed.follow(stockWarningFeed, { filter, after: after ? decodeCursor(after) : null });
     },
 
-    recommendations: (userId: string, limit?: number | null) => readRecommendations(lists, userId, limit),
+    recommendations: (userId: string, limit?: number | null) =>
+      readRecommendations({ ...lists, db: reads }, userId, limit),
 
     /** The shopper's list now, then each time it changes (conflated; an unchanged list is not re-sent). */
     followRecommendations: (userId: string, limit?: number | null) => followRecommendations(lists, feed, userId, limit),

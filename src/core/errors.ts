@@ -38,6 +38,25 @@ export class Unavailable extends CoreError {
   }
 }
 
+/** Every connection for queries stayed taken for POOL_WAIT_MS: nothing was read; retry shortly. */
+export class Busy extends CoreError {
+  constructor(message: string, retryAfterSeconds: number) {
+    super('BUSY', message, { retryAfterSeconds });
+  }
+}
+
+/** The query ran past STATEMENT_TIMEOUT_MS and PostgreSQL cancelled it; nothing was changed. */
+export class QueryTimeout extends CoreError {
+  constructor(message: string) {
+    super('QUERY_TIMEOUT', message);
+  }
+}
+
+/** True for PostgreSQL's query_canceled (57014): on the read pool, only its statement timeout cancels. */
+export function isQueryCanceled(error: unknown): boolean {
+  return anyCause(error, ({ code }) => code === '57014');
+}
+
 // A lost or refused database connection (a restart, a failover, the network): nothing was
 // committed by the request that saw it, and the same request may succeed later. PostgreSQL's
 // class 08 (connection exception) and 57P01-57P03 (shutdown, crash, starting up), the socket

@@ -1,6 +1,8 @@
-// One pg.Pool per process, shared by Prisma (through @prisma/adapter-pg) and by the hot paths'
-// set-based SQL. Without DATABASE_URL the pool talks to the embedded PostgreSQL (PGlite):
-// one code path, always the pg driver.
+// Two pg.Pools per process. `pool` is shared by Prisma (through @prisma/adapter-pg), ingest, the
+// processors and the feed; `readPool`, small and separate, serves the queries (history, sales,
+// summaries), so that a burst of slow reads can never take the connections ingest and the
+// processors need. Without DATABASE_URL both are the one connection to the embedded PostgreSQL
+// (PGlite): one code path, always the pg driver.
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import type { Config } from '../config.js';
@@ -10,6 +12,8 @@ import { PrismaClient } from './generated/prisma/client.js';
 
 export type Db = {
   pool: pg.Pool;
+  /** For queries only; its statements are cancelled after STATEMENT_TIMEOUT_MS. */
+  readPool: pg.Pool;
   prisma: PrismaClient;
   /** True when running on the embedded PGlite database. */
   embedded: boolean;
@@ -17,26 +21,46 @@ export type Db = {
 };
 
 export async function createDb(config: Pick<Config, 'db'>, log: Logger): Promise<Db> {
-  const embedded = config.db.url === undefined ? await startEmbedded({ dataDir: config.db.dataDir, log }) : null;
+  const { db } = config;
+  const embedded = db.url === undefined ? await startEmbedded({ dataDir: db.dataDir, log }) : null;
   const pool = new pg.Pool({
-    connectionString: embedded?.connectionString ?? config.db.url,
+    connectionString: embedded?.connectionString ?? db.url,
     // PGlite is a single session: two connections would interleave their transactions.
-    max: embedded ? 1 : config.db.poolSize,
+    max: embedded ? 1 : db.poolSize,
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
     application_name: 'shopstream',
+    // A transaction left open (a frozen process, a bug) must not hold its locks forever. The
+    // processors set a shorter one for their own transactions (processing/runner.ts).
+    ...(embedded ? {} : { idle_in_transaction_session_timeout: db.idleInTransactionTimeoutMs }),
   });
   // An idle client losing its connection (database restart) must not crash the process.
   pool.on('error', (error) => log.warn({ err: error }, 'idle database connection failed'));
+  const readPool = embedded
+    ? pool
+    : new pg.Pool({
+        connectionString: db.url,
+        max: db.readPoolSize,
+        connectionTimeoutMillis: 10_000,
+        idleTimeoutMillis: 30_000,
+        application_name: 'shopstream-read',
+        statement_timeout: db.statementTimeoutMs,
+        idle_in_transaction_session_timeout: db.idleInTransactionTimeoutMs,
+      });
+  if (readPool !== pool) {
+    readPool.on('error', (error) => log.warn({ err: error }, 'idle database connection failed'));
+  }
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   let closing: Promise<void> | null = null;
   return {
     pool,
+    readPool,
     prisma,
     embedded: embedded !== null,
     close() {
       closing ??= (async () => {
         await prisma.$disconnect();
+        if (readPool !== pool) await readPool.end();
         await pool.end();
         await embedded?.stop();
       })();

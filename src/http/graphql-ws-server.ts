@@ -30,7 +30,9 @@ export function serveGraphQLWs(
   });
 
   wss.on('connection', (socket, request) => {
-    socket.once('error', (error) => {
+    socket.once('error', (error: Error & { code?: string }) => {
+      // ws has already closed a socket whose frame was too large (1009) or malformed (1002).
+      if (error.code?.startsWith('WS_ERR_')) return log.debug({ err: error }, 'websocket frame refused');
       log.warn({ err: error }, 'websocket error');
       socket.close(CloseCode.InternalServerError, 'Internal server error');
     });
@@ -57,7 +59,7 @@ export function serveGraphQLWs(
           // Backpressure: resolve when this message has left for the kernel (or the socket ended).
           return new Promise<void>((resolve) => socket.send(data, () => resolve()));
         },
-        close: (code, reason) => socket.close(code, reason),
+        close: (code, reason) => socket.close(code, closeReason(reason)),
         onMessage: (handle) =>
           socket.on('message', async (message) => {
             try {
@@ -85,6 +87,24 @@ export function serveGraphQLWs(
     },
   };
 }
+
+/**
+ * A close reason as sent: at most 123 bytes of UTF-8 (the protocol's limit; `ws` throws on a
+ * longer one), cut on a character boundary. Reasons are fixed texts or messages written for the
+ * client; internal errors close with 'Internal server error' and are logged here instead.
+ */
+export function closeReason(reason: string | undefined): string {
+  const text = reason ?? '';
+  if (Buffer.byteLength(text) <= MAX_CLOSE_REASON_BYTES) return text;
+  let cut = '';
+  for (const char of text) {
+    if (Buffer.byteLength(cut + char) > MAX_CLOSE_REASON_BYTES - 3) break;
+    cut += char;
+  }
+  return `${cut}...`;
+}
+
+const MAX_CLOSE_REASON_BYTES = 123;
 
 /**
  * The messages a socket gets in one turn of the event loop leave in one write: `ws` has no public

@@ -1,5 +1,10 @@
 // /metrics in Prometheus text format: one registry per server, so tests can run several.
-import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
+import {
+  createCounter,
+  createHistogram,
+  type FillLabelsFnParams,
+  usePrometheus,
+} from '@graphql-yoga/plugin-prometheus';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ProcessorLag } from '../core/processing/runner.js';
 import { FEED_TOPICS, type FeedTopic } from '../feed/topics.js';
@@ -16,6 +21,13 @@ export function createMetrics() {
     subscribers?: () => ReadonlyMap<FeedTopic, number>;
     lag?: () => Promise<ProcessorLag[]>;
   } = {};
+  // The operation name and an error's path are chosen by clients: capped, so that no client can
+  // grow the series (and the scrape) without bound.
+  const operationName = capLabel(MAX_OPERATION_NAMES);
+  const errorPath = capLabel(MAX_ERROR_PATHS);
+  // As the plugin's own: a label it has no value for is left out, not sent empty.
+  const operationLabels = (params: FillLabelsFnParams) =>
+    definedOnly({ operationType: params.operationType, operationName: operationName(params.operationName) });
   // Both lag gauges are collected in one scrape; the core reads the lag once for both.
   const currentLag = async (): Promise<ProcessorLag[]> => (watched.lag ? watched.lag().catch(() => []) : []);
   return {
@@ -34,9 +46,39 @@ export function createMetrics() {
       endpoint: false, // /metrics is served by server.ts, with every metric of this registry
       metrics: {
         ...Object.fromEntries(YOGA_DEFAULT_METRICS.map((name) => [name, false])),
-        graphql_envelop_request: 'shopstream_graphql_operations_total',
-        graphql_envelop_request_duration: 'shopstream_graphql_operation_duration_seconds',
-        graphql_envelop_error_result: 'shopstream_graphql_operation_errors_total',
+        // The plugin's own three, with the same names, help and labels, but capped label values.
+        graphql_envelop_request: createCounter({
+          registry,
+          counter: {
+            name: 'shopstream_graphql_operations_total',
+            help: 'Counts the amount of GraphQL requests executed through Envelop',
+            labelNames: ['operationType', 'operationName'],
+          },
+          fillLabelsFn: operationLabels,
+        }),
+        graphql_envelop_request_duration: createHistogram({
+          registry,
+          histogram: {
+            name: 'shopstream_graphql_operation_duration_seconds',
+            help: 'Time spent on running the GraphQL operation from parse to execute',
+            labelNames: ['operationType', 'operationName'],
+          },
+          fillLabelsFn: operationLabels,
+        }),
+        graphql_envelop_error_result: createCounter({
+          registry,
+          counter: {
+            name: 'shopstream_graphql_operation_errors_total',
+            help: 'Counts the amount of errors reported from all phases',
+            labelNames: ['operationType', 'operationName', 'path', 'phase'],
+          },
+          fillLabelsFn: (params) =>
+            definedOnly({
+              ...operationLabels(params),
+              phase: params.errorPhase,
+              path: params.error?.path ? errorPath(params.error.path.join('.')) : undefined,
+            }),
+        }),
       },
     }),
     /** Events of ingest batches by stream (activity, inventory) and outcome (accepted, duplicate, rejected). */
@@ -153,6 +195,28 @@ export function createMetrics() {
       registers: [registry],
     }),
   };
+}
+
+/** Distinct operationName label values kept; later names are counted as OTHER_LABEL. */
+export const MAX_OPERATION_NAMES = 200;
+/** Distinct error path label values kept (aliases make paths the client's choice too). */
+export const MAX_ERROR_PATHS = 200;
+export const OTHER_LABEL = 'other';
+const MAX_LABEL_LENGTH = 100;
+
+/** The first `max` distinct values (of at most MAX_LABEL_LENGTH characters) pass; the rest become OTHER_LABEL. */
+export function capLabel(max: number): <V extends string | undefined>(value: V) => V | typeof OTHER_LABEL {
+  const seen = new Set<string>();
+  return (value) => {
+    if (value === undefined || seen.has(value)) return value;
+    if (seen.size >= max || value.length > MAX_LABEL_LENGTH) return OTHER_LABEL;
+    seen.add(value);
+    return value;
+  };
+}
+
+function definedOnly<K extends string>(labels: Record<K, string | undefined>): Record<K, string> {
+  return Object.fromEntries(Object.entries(labels).filter(([, value]) => value !== undefined)) as Record<K, string>;
 }
 
 /** What pg.Pool tells about its use. */

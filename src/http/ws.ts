@@ -10,8 +10,9 @@ import { WebSocketServer } from 'ws';
 import { type Authenticator, Unauthenticated, type Viewer } from '../auth/viewer.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import { type Extra, serveGraphQLWs } from './graphql-ws-server.js';
+import { closeReason, type Extra, serveGraphQLWs } from './graphql-ws-server.js';
 import type { Metrics } from './metrics.js';
+import { isOriginAllowed } from './origin.js';
 import type { GraphQLHandler } from './yoga.js';
 
 type EnvelopedRoot = {
@@ -30,13 +31,29 @@ export type WebSocketOptions = {
   /** Ids of the given API keys that are still live (one query for all open sockets). */
   liveKeys(ids: string[]): Promise<Set<string>>;
   limits: Config['limits'];
+  allowedOrigins: Config['http']['allowedOrigins'];
   metrics: Metrics;
   log: Logger;
 };
 
 export function attachWebSocket(server: Server, options: WebSocketOptions) {
   const { yoga, limits, metrics, log } = options;
-  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  const wss = new WebSocketServer({
+    server,
+    path: yoga.graphqlEndpoint,
+    // A larger frame closes the socket with 1009 before it is buffered whole.
+    maxPayload: limits.maxWsMessageBytes,
+    // Refused before the upgrade (HTTP 403): a page of another site must not subscribe with the
+    // browser's credentials or the open mode.
+    verifyClient: (
+      { origin, req }: { origin?: string; req: { headers: { host?: string } } },
+      answer: (ok: boolean, status?: number, message?: string) => void,
+    ) => {
+      if (isOriginAllowed(origin, req.headers.host, options.allowedOrigins)) return answer(true);
+      metrics.limitRefusals.inc({ limit: 'origin' });
+      answer(false, 403, 'Forbidden origin');
+    },
+  });
   const connections = new Map<Extra['socket'], Connection>();
   const perCredential = new Map<string, number>();
   let operations = 0;
@@ -44,9 +61,14 @@ export function attachWebSocket(server: Server, options: WebSocketOptions) {
 
   const refuse = (ctx: { extra: Extra }, code: number, reason: string, limit?: string) => {
     if (limit) metrics.limitRefusals.inc({ limit });
-    ctx.extra.socket.close(code, reason);
+    ctx.extra.socket.close(code, closeReason(reason));
     return false;
   };
+  wss.on('connection', (socket) => {
+    socket.on('error', (error: Error & { code?: string }) => {
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') metrics.limitRefusals.inc({ limit: 'ws_message_size' });
+    });
+  });
 
   const disposable = serveGraphQLWs(
     {
@@ -154,7 +176,7 @@ export function attachWebSocket(server: Server, options: WebSocketOptions) {
         const reason = options.auth.stillValid(connection.viewer, now, live);
         if (reason) {
           metrics.authRefusals.inc({ reason: 'credential_ended' });
-          socket.close(CLOSE.FORBIDDEN, reason);
+          socket.close(CLOSE.FORBIDDEN, closeReason(reason));
         }
       }
     } catch (error) {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_OPERATION_NAMES, OTHER_LABEL } from '../../src/http/metrics.js';
 import { closeAllClients, gql, subscribe, untilLive } from '../helpers/clients.js';
 import { disposeAll, startTestServer, type TestServer } from '../helpers/server.js';
 import { recordActivity } from '../helpers/streams.js';
@@ -141,6 +142,27 @@ describe('/metrics', () => {
     }
     const after = seriesValue(await scrape(), 'shopstream_graphql_operations_total', labels);
     expect(after - before).toBe(3);
+  });
+
+  it('keeps at most MAX_OPERATION_NAMES operationName values and counts every later name as "other"', async () => {
+    const names = Array.from({ length: MAX_OPERATION_NAMES + 20 }, (_, i) => `Flood${i}`);
+    for (let i = 0; i < names.length; i += 20) {
+      await Promise.all(names.slice(i, i + 20).map((name) => gql(server.url, `query ${name} { __typename }`)));
+    }
+    const text = await scrape();
+    const series = [...text.matchAll(/^shopstream_graphql_operations_total\{([^}]*)\}/gm)];
+    const distinct = new Set(series.map((m) => /operationName="([^"]*)"/.exec(m[1] as string)?.[1]));
+    expect(distinct.size).toBeLessThanOrEqual(MAX_OPERATION_NAMES + 1);
+    expect(
+      seriesValue(text, 'shopstream_graphql_operations_total', { operationType: 'query', operationName: OTHER_LABEL }),
+    ).toBeGreaterThanOrEqual(20);
+    // A name already counted keeps its own series.
+    expect(
+      seriesValue(text, 'shopstream_graphql_operations_total', {
+        operationType: 'query',
+        operationName: 'MetricsProbe',
+      }),
+    ).toBeGreaterThanOrEqual(3);
   });
 });
 

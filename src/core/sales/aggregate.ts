@@ -8,7 +8,7 @@ import type { Tx } from '../../db/transaction.js';
 import type { FeedTopic } from '../../feed/topics.js';
 import type { InsertedActivityEvent } from '../activity/record.js';
 import { lineTotal } from './money.js';
-import { SALES_WINDOW_SIZES, type SalesWindowSize, windowOf } from './window.js';
+import { SALES_WINDOW_SIZES, type SalesWindowSize, WINDOW_MS, windowOf } from './window.js';
 
 /** What one batch adds to one window, before the orderIds are checked against earlier batches. */
 export type WindowDelta = {
@@ -61,9 +61,14 @@ function deltaKey(size: SalesWindowSize, start: Date, currency: string): string 
 /**
  * The sales processor (an ActivityProcessor): one statement records the new orderIds
  * (INSERT … ON CONFLICT DO NOTHING RETURNING: only a first sighting counts) and upserts every
- * touched window, re-stamping its feed position so that it is published again.
+ * touched window, re-stamping its feed position so that it is published again. Then the orderIds
+ * of windows that ended more than `orderLatenessHours` ago are forgotten (pruneWindowOrders).
  */
-export async function applySalesWindows(tx: Tx, events: readonly InsertedActivityEvent[]): Promise<FeedTopic[]> {
+export async function applySalesWindows(
+  tx: Tx,
+  events: readonly InsertedActivityEvent[],
+  settings: { orderLatenessHours: number },
+): Promise<FeedTopic[]> {
   const deltas = windowDeltas(events);
   if (deltas.length === 0) return [];
   // Sorted by the statement itself (ORDER BY), so every transaction locks in the same order.
@@ -108,5 +113,35 @@ export async function applySalesWindows(tx: Tx, events: readonly InsertedActivit
       orders.map((o) => o.orderId),
     ],
   );
+  await pruneWindowOrders(tx, settings.orderLatenessHours, PRUNE_AT_LEAST + 2 * orders.length);
   return ['sales:window'];
+}
+
+// The watermark (one lookup in the primary key of sales_windows) less the lateness ($1 hours).
+const HORIZON = `((SELECT max(window_start) FROM sales_windows WHERE size = 'MINUTE') - make_interval(hours => $1))`;
+
+/** Rows pruned per batch at least; a batch prunes twice what it added too, so pruning keeps up. */
+export const PRUNE_AT_LEAST = 1000;
+
+/**
+ * Deletes at most `limit` rows of sales_window_orders whose window ended more than
+ * `latenessHours` before the latest sale, in event time (the watermark: the start of the latest
+ * MINUTE window, so a replay of old history keeps its own orderIds). Those orderIds only served to
+ * count a late purchase of an already counted order once; past the lateness, such a purchase
+ * counts its order again (revenue and units stay exact). One processor owner at a time, so no
+ * other transaction touches these rows. Returns how many rows went.
+ */
+export async function pruneWindowOrders(tx: Tx, latenessHours: number, limit: number): Promise<number> {
+  // One range scan of the primary key (size, window_start, …) per size: cheap when nothing is due.
+  const due = SALES_WINDOW_SIZES.map(
+    (size) =>
+      `(SELECT ctid FROM sales_window_orders
+         WHERE size = '${size}' AND window_start < ${HORIZON} - interval '${WINDOW_MS[size]} milliseconds'
+         LIMIT $2)`,
+  ).join(' UNION ALL ');
+  const { rowCount } = await tx.query(`DELETE FROM sales_window_orders WHERE ctid = ANY (ARRAY(${due} LIMIT $2))`, [
+    latenessHours,
+    limit,
+  ]);
+  return rowCount ?? 0;
 }

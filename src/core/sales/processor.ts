@@ -1,13 +1,17 @@
 // The sales processor: follows the purchases of the activity log and adds them to their windows
 // in event time (aggregate.ts); a late purchase corrects its older window, which is published again.
+// The orderIds it remembers to count each order once are kept until the latest sale is
+// SALES_ORDER_LATENESS_HOURS past their window's end, then pruned in the same transactions.
 import { activityLog, PURCHASES_ONLY } from '../activity/log.js';
 import { eventsOf, type Processor } from '../processing/runner.js';
 import { applySalesWindows } from './aggregate.js';
 import { salesFeed } from './feed-source.js';
 
-export const salesProcessor: Processor = {
-  name: 'sales',
-  feed: salesFeed.table,
-  follows: [{ log: activityLog, where: PURCHASES_ONLY }],
-  apply: (tx, entries) => applySalesWindows(tx, eventsOf(entries, activityLog)),
-};
+export function createSalesProcessor(settings: { orderLatenessHours: number }): Processor {
+  return {
+    name: 'sales',
+    feed: salesFeed.table,
+    follows: [{ log: activityLog, where: PURCHASES_ONLY }],
+    apply: (tx, entries) => applySalesWindows(tx, eventsOf(entries, activityLog), settings),
+  };
+}
