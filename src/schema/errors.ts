@@ -6,22 +6,15 @@ import { CoreError, databaseUnavailable, unstorableText } from '../core/errors.j
 
 export function maskError(error: unknown, message: string, isDev = false): Error {
   const original = error instanceof GraphQLError ? (error.originalError ?? null) : error;
-  // A lost database connection is not a bug: the client is told to retry (UNAVAILABLE).
-  const unavailable = original instanceof CoreError ? null : databaseUnavailable(original);
-  if (unavailable) {
-    return new GraphQLError(unavailable.message, {
+  // A lost database connection is not a bug: the client is told to retry (UNAVAILABLE). A NUL in
+  // a query's argument is refused by PostgreSQL: the client's to fix (BAD_USER_INPUT).
+  const fromDatabase =
+    original instanceof CoreError ? null : (databaseUnavailable(original) ?? unstorableText(original));
+  if (fromDatabase) {
+    return new GraphQLError(fromDatabase.message, {
       nodes: error instanceof GraphQLError ? error.nodes : undefined,
       path: error instanceof GraphQLError ? error.path : undefined,
-      extensions: unavailable.extensions,
-    });
-  }
-  // A NUL in a query's argument is refused by PostgreSQL: the client's to fix (BAD_USER_INPUT).
-  const unstorable = original instanceof CoreError ? null : unstorableText(original);
-  if (unstorable) {
-    return new GraphQLError(unstorable.message, {
-      nodes: error instanceof GraphQLError ? error.nodes : undefined,
-      path: error instanceof GraphQLError ? error.path : undefined,
-      extensions: unstorable.extensions,
+      extensions: fromDatabase.extensions,
     });
   }
   const core = original instanceof CoreError ? original : null;
