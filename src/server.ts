@@ -6,12 +6,13 @@ import { liveKeyIds } from './auth/api-keys.js';
 import { createJwtVerifier } from './auth/jwt.js';
 import { createRateLimiter } from './auth/rate-limit.js';
 import { createAuthenticator, isLoopback } from './auth/viewer.js';
+import { type Background, createBackground } from './background.js';
 import type { Config } from './config.js';
 import { type Clock, systemClock } from './core/clock.js';
 import { type Core, createCore } from './core/core.js';
 import { createDb, type Db } from './db/client.js';
 import { applyMigrations } from './db/migrate.js';
-import { createInProcessFanout, createRedisFanout, type Fanout } from './feed/fanout.js';
+import { createIpcFanout, createRedisFanout, type Fanout } from './feed/fanout.js';
 import { createFeed, type Feed } from './feed/follow.js';
 import { dashboardAssets } from './http/dashboard/assets.js';
 import { GRAPHIQL_ASSET_PREFIX, graphiqlAsset } from './http/graphiql.js';
@@ -134,13 +135,15 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
       }
       const metrics = createMetrics();
       // With REDIS_URL, wake-ups reach the other processes too; the feed stays the source of truth.
+      // Without it they reach this process's background worker over IPC (in-process if it has none).
+      const ipcFanout = config.redisUrl ? null : createIpcFanout();
       const fanout = config.redisUrl
         ? createRedisFanout({
             url: config.redisUrl,
             log: log.child({ part: 'fanout' }),
             onConnectionChange: (up) => metrics.redisConnected.set(up ? 1 : 0),
           })
-        : createInProcessFanout();
+        : (ipcFanout as Fanout);
       const feed = createFeed({
         db: db.pool,
         fanout,
@@ -155,6 +158,10 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         isFollowed: (topic) => (feed.subscriberCounts().get(topic) ?? 0) > 0,
       });
 
+      const onBatch = (processor: string, events: number, ms: number) => {
+        metrics.processedEvents.inc({ processor }, events);
+        metrics.processorBatchSeconds.observe({ processor }, ms / 1000);
+      };
       const core = createCore({
         db,
         feed,
@@ -169,10 +176,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         clock,
         config,
         log: log.child({ part: 'recommendations' }),
-        onBatch: (processor, events, ms) => {
-          metrics.processedEvents.inc({ processor }, events);
-          metrics.processorBatchSeconds.observe({ processor }, ms / 1000);
-        },
+        onBatch,
         onRefused: (limit) => metrics.limitRefusals.inc({ limit }),
         onIngested: (stream, report) => {
           metrics.ingestedEvents.inc({ stream, outcome: 'accepted' }, report.accepted);
@@ -203,7 +207,9 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         metrics,
         log: log.child({ part: 'ws' }),
       });
-      const running: Running = { db, fanout, feed, core, yoga, http, ws, metrics };
+      const background =
+        config.processing.background.length > 0 ? createBackground({ config, ipcFanout, log, onBatch }) : null;
+      const running: Running = { db, fanout, feed, core, yoga, http, ws, metrics, background };
       http.on('request', (req, res) => {
         const requestId = requestIdFor(req.headers[REQUEST_ID_HEADER], config.http.trustRequestId);
         res.setHeader(REQUEST_ID_HEADER, requestId);
@@ -227,6 +233,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
       Object.assign(server, { url: `http://${host}:${port}/graphql`, wsUrl: `ws://${host}:${port}/graphql` });
       parts = running;
       await core.startProcessing();
+      await background?.start();
       log.info(
         { url: server.url, database: db.embedded ? `embedded (${config.db.dataDir})` : 'DATABASE_URL' },
         'shopstream listening',
@@ -241,6 +248,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         const closed = new Promise<void>((resolve) => running.http.close(() => resolve()));
         const deadline = config.http.shutdownTimeoutMs;
         await withTimeout(running.core.drain(), deadline, () => log.warn('in-flight mutations did not finish in time'));
+        await running.background?.stop(deadline);
         await running.feed.close();
         await running.ws.operationsDone(Math.min(deadline, 2000));
         await running.ws.close();
@@ -266,6 +274,7 @@ type Running = {
   http: ReturnType<typeof createHttpServer>;
   ws: ReturnType<typeof attachWebSocket>;
   metrics: Metrics;
+  background: Background | null;
 };
 
 const JSON_TYPES = new Set(['application/json', 'application/graphql-response+json', 'application/graphql+json']);

@@ -91,11 +91,14 @@ export function createCore({ db, feed, fanout, clock, config, onIngested, onBatc
     validate: (input: InventoryEventInput, index, now) => validateInventoryEvent(input, index, { now }),
     appender: inventoryAppender,
   });
+  // What this process hands to its background worker (background.ts) runs there, not here.
+  const handedOff = new Set<string>(config.processing.background);
   const processing = createProcessing({
     pool: db.pool,
     fanout,
     log: background.child({ part: 'processing' }),
     ...config.processing,
+    run: config.processing.run.filter((name) => !handedOff.has(name)),
     processors: [
       createInventoryProcessor({ defaultThreshold, clock }),
       createSalesProcessor(config.sales),
@@ -181,10 +184,12 @@ export function createCore({ db, feed, fanout, clock, config, onIngested, onBatc
     deadLetters: (options: { stream?: IngestStream | null; first?: number | null; before?: string | null }) =>
       listDeadLetters(db.prisma, options),
 
-    /** Follow the logs and keep stored lists up to date in the background (the server starts it). */
+    /** Follow the logs and keep stored lists up to date in the background (the server starts it).
+     * Lists are built in every process, except one whose worker runs the recommendations: there
+     * the worker builds them, next to the batches that queue them. */
     startProcessing: async () => {
       await processing.start();
-      builder.start();
+      if (!handedOff.has('recommendations')) builder.start();
     },
 
     /** Process everything logged so far, then build every list queued (tests, tools). */

@@ -145,3 +145,64 @@ export function createRedisFanout(options: RedisFanoutOptions): Fanout {
     },
   };
 }
+
+/** One end of a parent↔child IPC channel: a ChildProcess in the server, `process` in its worker. */
+export type IpcPeer = {
+  readonly connected?: boolean;
+  send?(message: unknown): boolean;
+  on(event: 'message', listener: (message: unknown) => void): unknown;
+  off(event: 'message', listener: (message: unknown) => void): unknown;
+};
+
+export type IpcFanout = Fanout & {
+  /** Relays wake-ups both ways with `peer` (a restarted worker is attached again); returns detach. */
+  attach(peer: IpcPeer): () => void;
+};
+
+/**
+ * Wake-ups between a server and its background worker (background.ts) when there is no Redis:
+ * local readers are woken at once, and the peer gets each topic at most once per turn of the
+ * event loop, so that a burst of commits costs one IPC message per topic, not one per commit.
+ */
+export function createIpcFanout(): IpcFanout {
+  const local = createInProcessFanout();
+  const peers = new Set<IpcPeer>();
+  const pending = new Set<FeedTopic>();
+  let flushing = false;
+
+  const flush = () => {
+    flushing = false;
+    const wake = [...pending];
+    pending.clear();
+    for (const peer of peers) if (peer.connected !== false) peer.send?.({ wake });
+  };
+
+  return {
+    publish(topic) {
+      local.publish(topic);
+      if (peers.size === 0) return;
+      pending.add(topic);
+      if (!flushing) {
+        flushing = true;
+        setImmediate(flush);
+      }
+    },
+    subscribe: (topic, listener) => local.subscribe(topic, listener),
+    attach(peer) {
+      const onMessage = (message: unknown) => {
+        const wake = (message as { wake?: unknown } | null)?.wake;
+        if (Array.isArray(wake)) for (const topic of wake) local.publish(topic as FeedTopic);
+      };
+      peer.on('message', onMessage);
+      peers.add(peer);
+      return () => {
+        peers.delete(peer);
+        peer.off('message', onMessage);
+      };
+    },
+    async close() {
+      peers.clear();
+      await local.close();
+    },
+  };
+}

@@ -25,6 +25,9 @@ export async function startTestServer(
     PORT: '0',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     FEED_POLL_INTERVAL_MS: '200',
+    // In this process, so that core.settle() covers every processor; test/api/background.test.ts
+    // runs the worker.
+    BACKGROUND_PROCESSORS: 'none',
     ...options.env,
   });
   const server = createServer(config, { clock: options.clock, log: options.log });
