@@ -162,6 +162,8 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         metrics.processedEvents.inc({ processor }, events);
         metrics.processorBatchSeconds.observe({ processor }, ms / 1000);
       };
+      // What this process hands to its background worker (background.ts) runs there, not here.
+      const handedOff = new Set<string>(config.processing.background);
       const core = createCore({
         db,
         feed,
@@ -174,7 +176,10 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
           },
         },
         clock,
-        config,
+        config: {
+          ...config,
+          processing: { ...config.processing, run: config.processing.run.filter((name) => !handedOff.has(name)) },
+        },
         log: log.child({ part: 'recommendations' }),
         onBatch,
         onRefused: (limit) => metrics.limitRefusals.inc({ limit }),
@@ -232,7 +237,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
       const host = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host;
       Object.assign(server, { url: `http://${host}:${port}/graphql`, wsUrl: `ws://${host}:${port}/graphql` });
       parts = running;
-      await core.startProcessing();
+      await core.startProcessing({ buildLists: !handedOff.has('recommendations') });
       await background?.start();
       log.info(
         { url: server.url, database: db.embedded ? `embedded (${config.db.dataDir})` : 'DATABASE_URL' },

@@ -91,14 +91,11 @@ export function createCore({ db, feed, fanout, clock, config, onIngested, onBatc
     validate: (input: InventoryEventInput, index, now) => validateInventoryEvent(input, index, { now }),
     appender: inventoryAppender,
   });
-  // What this process hands to its background worker (background.ts) runs there, not here.
-  const handedOff = new Set<string>(config.processing.background);
   const processing = createProcessing({
     pool: db.pool,
     fanout,
     log: background.child({ part: 'processing' }),
     ...config.processing,
-    run: config.processing.run.filter((name) => !handedOff.has(name)),
     processors: [
       createInventoryProcessor({ defaultThreshold, clock }),
       createSalesProcessor(config.sales),
@@ -185,11 +182,11 @@ export function createCore({ db, feed, fanout, clock, config, onIngested, onBatc
       listDeadLetters(db.prisma, options),
 
     /** Follow the logs and keep stored lists up to date in the background (the server starts it).
-     * Lists are built in every process, except one whose worker runs the recommendations: there
-     * the worker builds them, next to the batches that queue them. */
-    startProcessing: async () => {
+     * Lists are built in every process (buildLists), except a server whose background worker
+     * runs the recommendations: the worker builds them, next to the batches that queue them. */
+    startProcessing: async (options: { buildLists?: boolean } = {}) => {
       await processing.start();
-      if (!handedOff.has('recommendations')) builder.start();
+      if (options.buildLists ?? true) builder.start();
     },
 
     /** Process everything logged so far, then build every list queued (tests, tools). */

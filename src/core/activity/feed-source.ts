@@ -15,10 +15,20 @@ export const activityFeed: FeedSource<ActivityFeedItem, ActivityFilter> = {
             t.currency, t.order_id, t.occurred_at, t.received_at`,
   toItem(row) {
     const position = positionOf(row);
+    const e = activityEventOf(row);
+    // Fields listed, not spread: see activity/log.ts withPosition.
     return {
       position,
       cursor: encodeCursor(position),
-      ...activityEventOf(row),
+      eventId: e.eventId,
+      userId: e.userId,
+      type: e.type,
+      productId: e.productId,
+      quantity: e.quantity,
+      unitPriceMinor: e.unitPriceMinor,
+      currency: e.currency,
+      orderId: e.orderId,
+      occurredAt: e.occurredAt,
       receivedAt: row.received_at as Date,
     };
   },

@@ -7,7 +7,7 @@
 // taken first, in batch order, so that the feed still lists a batch in the order it was sent.
 import type { Queryable } from '../../feed/feed.js';
 import type { LogAppender, Logged } from '../ingest/ingest.js';
-import { activityLog } from './log.js';
+import { activityLog, withPosition } from './log.js';
 import type { NewActivityEvent } from './types.js';
 
 export type InsertedActivityEvent = NewActivityEvent & { txId: bigint; seq: bigint };
@@ -31,7 +31,7 @@ export const activityAppender: LogAppender<NewActivityEvent> = {
         const event = activityLog.toEvent(row);
         return [
           event.eventId,
-          { ...event, position: { txId: event.txId, seq: event.seq } } as NewActivityEvent & Logged,
+          Object.assign(event, { position: { txId: event.txId, seq: event.seq } }) as NewActivityEvent & Logged,
         ];
       }),
     );
@@ -86,10 +86,6 @@ export async function insertActivityEvents(
   );
   const byId = new Map(events.map((e) => [e.eventId, e]));
   return rows
-    .map((row) => ({
-      ...(byId.get(row.event_id) as NewActivityEvent),
-      txId: BigInt(row.tx_id),
-      seq: BigInt(row.seq),
-    }))
+    .map((row) => withPosition(byId.get(row.event_id) as NewActivityEvent, BigInt(row.tx_id), BigInt(row.seq)))
     .sort((a, b) => (a.seq < b.seq ? -1 : 1));
 }

@@ -25,7 +25,7 @@ export const inventoryAppender: LogAppender<NewInventoryEvent> = {
         const event = inventoryLog.toEvent(row);
         return [
           event.eventId,
-          { ...event, position: { txId: event.txId, seq: event.seq } } as NewInventoryEvent & Logged,
+          Object.assign(event, { position: { txId: event.txId, seq: event.seq } }) as NewInventoryEvent & Logged,
         ];
       }),
     );
@@ -71,10 +71,11 @@ export async function insertInventoryEvents(
   );
   const byId = new Map(events.map((e) => [e.eventId, e]));
   return rows
-    .map((row) => ({
-      ...(byId.get(row.event_id) as NewInventoryEvent),
-      txId: BigInt(row.tx_id),
-      seq: BigInt(row.seq),
-    }))
+    .map((row) => {
+      // Fields listed, not spread: see activity/log.ts withPosition.
+      const e = byId.get(row.event_id) as NewInventoryEvent;
+      const { eventId, productId, quantity, delta, occurredAt } = e;
+      return { eventId, productId, quantity, delta, occurredAt, txId: BigInt(row.tx_id), seq: BigInt(row.seq) };
+    })
     .sort((a, b) => (a.seq < b.seq ? -1 : 1));
 }
