@@ -37,7 +37,13 @@ export type Processor = {
    * Applies a batch (the entries of every followed log, merged in log order) inside `tx`.
    * Returns the topics to wake after COMMIT.
    */
-  apply(tx: Tx, entries: readonly Entry[]): Promise<readonly FeedTopic[]>;
+  apply(tx: Tx, entries: readonly Entry[], batch?: BatchRange): Promise<readonly FeedTopic[]>;
+  /**
+   * Told how each batch it applied (or whose checkpoint moved) ended, after COMMIT or ROLLBACK.
+   * A processor that keeps state between batches keeps it only for a committed batch that
+   * started where its state stood: any other owner moves the checkpoint, so it knows to forget.
+   */
+  settled?(outcome: BatchRange & { committed: boolean }): void;
   /**
    * The one feed table its batches write, or null for none (only its own derived rows). Its
    * batches are left out of every other feed's horizon, so a long batch of it never delays
@@ -45,6 +51,10 @@ export type Processor = {
    */
   feed: string | null;
 };
+
+/** Where a batch starts and ends, as one key of every followed log's checkpoint (equal keys:
+ * equal checkpoints). */
+export type BatchRange = { from: string; to: string };
 
 /** The events of one log in a batch, typed. */
 export function eventsOf<Event>(entries: readonly Entry[], log: PgLog<Event>): Event[] {
@@ -275,16 +285,25 @@ class ProcessorLoop {
               ${processor.feed ? markWritesOnly(processor.feed) : MARK_NO_FEED_WRITES},
               set_config('idle_in_transaction_session_timeout', '${IDLE_IN_BATCH_TIMEOUT}', true);
       ${CHECKPOINTS_SQL} WHERE processor = ${name}`;
+    let range: BatchRange | null = null;
+    const settled = (committed: boolean) => {
+      if (range) processor.settled?.({ ...range, committed });
+    };
     const result = await withTransaction(
       options.pool,
       async (tx, [lock, checkpoints]) => {
+        range = null; // a retried transaction starts over
         if (!lock?.rows[0]?.owner) return { outcome: 'busy' as const };
         const stored = checkpointsOf(checkpoints?.rows ?? []);
         // Read on the transaction's own connection: a pool of one (the embedded database) must do.
         const batch = await readBatch(this.readerFor(tx), processor, stored, options.batchSize);
         const moved = batch.next.filter((n) => comparePositions(n.position, n.from) !== 0);
         if (batch.entries.length === 0 && moved.length === 0) return { outcome: 'done' as const };
-        const topics = batch.entries.length > 0 ? await processor.apply(tx, batch.entries) : [];
+        range = {
+          from: rangeKey(batch.next.map((n) => n.from)),
+          to: rangeKey(batch.next.map((n) => n.position)),
+        };
+        const topics = batch.entries.length > 0 ? await processor.apply(tx, batch.entries, range) : [];
         const counts = moved.map((n) => ({
           ...n,
           events: batch.entries.filter((e) => e.log === n.log).length,
@@ -301,7 +320,11 @@ class ProcessorLoop {
         // The new checkpoint goes with COMMIT, in the same round trip.
         epilogue: (done) => checkpointUpdate(processor.name, done.checkpoints ?? []),
       },
-    );
+    ).catch((error: unknown) => {
+      settled(false);
+      throw error;
+    });
+    settled(true);
     if (result.outcome === 'busy') return 'busy';
     if ('topics' in result) {
       // After COMMIT only: readers woken now find the rows.
@@ -351,6 +374,10 @@ export async function readBatch(
     position: maxPosition(from, minPosition(read.next, cut as Position)),
   }));
   return { entries, next, full: reads.some(({ read }) => read.full) };
+}
+
+function rangeKey(positions: readonly Position[]): string {
+  return positions.map((p) => `${p.txId}:${p.seq}`).join(',');
 }
 
 function sleep(ms: number): Promise<void> {

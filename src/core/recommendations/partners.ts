@@ -73,13 +73,24 @@ function strongestFirst(a: readonly [string, number], b: readonly [string, numbe
   return b[1] - a[1] || compare(a[0], b[0]);
 }
 
+/** A summary row's key: `${productId}\u0000${kind}`. */
+export type SummaryKey = string;
+
 /**
  * Folds a batch's pair increments into the stored summaries: one read and one write of every
  * (product, kind) the batch touched. The caller holds the recommendations processor's lock (one
  * batch at a time), so no other writer changes these rows between the read and the write.
+ * Rows found in `known` (summaries exactly as stored, see SummaryCache) are not read again.
+ * Returns every summary it wrote.
  */
-export async function addPairs(tx: Tx, pairs: readonly PairIncrement[], capacity: number): Promise<void> {
-  if (pairs.length === 0) return;
+export async function addPairs(
+  tx: Tx,
+  pairs: readonly PairIncrement[],
+  capacity: number,
+  known?: SummaryCache,
+): Promise<Map<SummaryKey, PartnerSummary>> {
+  const written = new Map<SummaryKey, PartnerSummary>();
+  if (pairs.length === 0) return written;
   const byRow = new Map<string, { productId: string; kind: PairKind; increments: Map<string, number> }>();
   for (const pair of pairs) {
     const key = `${pair.productA}\u0000${pair.kind}`;
@@ -92,22 +103,94 @@ export async function addPairs(tx: Tx, pairs: readonly PairIncrement[], capacity
   }
   // In one order (product, kind), so that the write locks rows in the order every batch does.
   const rows = [...byRow.values()].sort((a, b) => compare(a.productId, b.productId) || compare(a.kind, b.kind));
-  const { rows: stored } = await tx.query(
-    `SELECT p.product_id, p.kind, p.partners FROM product_partners p
-       JOIN unnest($1::text[], $2::text[]) AS k(product_id, kind) USING (product_id, kind)`,
-    [rows.map((r) => r.productId), rows.map((r) => r.kind)],
-  );
-  const before = new Map<string, PartnerSummary>();
-  for (const row of stored) before.set(`${row.product_id}\u0000${row.kind}`, JSON.parse(row.partners));
-  const summaries = rows.map((row) =>
-    JSON.stringify(addToSummary(before.get(`${row.productId}\u0000${row.kind}`) ?? [], row.increments, capacity)),
-  );
+  const before = new Map<SummaryKey, PartnerSummary>();
+  const unknown = rows.filter((r) => {
+    const cached = known?.get(`${r.productId}\u0000${r.kind}`);
+    if (cached) before.set(`${r.productId}\u0000${r.kind}`, cached);
+    return !cached;
+  });
+  if (unknown.length > 0) {
+    const { rows: stored } = await tx.query(
+      `SELECT p.product_id, p.kind, p.partners FROM product_partners p
+         JOIN unnest($1::text[], $2::text[]) AS k(product_id, kind) USING (product_id, kind)`,
+      [unknown.map((r) => r.productId), unknown.map((r) => r.kind)],
+    );
+    for (const row of stored) before.set(`${row.product_id}\u0000${row.kind}`, JSON.parse(row.partners));
+  }
+  const summaries = rows.map((row) => {
+    const key = `${row.productId}\u0000${row.kind}`;
+    const summary = addToSummary(before.get(key) ?? [], row.increments, capacity);
+    written.set(key, summary);
+    return JSON.stringify(summary);
+  });
   await tx.query(
     `INSERT INTO product_partners (product_id, kind, partners)
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
      ON CONFLICT (product_id, kind) DO UPDATE SET partners = EXCLUDED.partners`,
     [rows.map((r) => r.productId), rows.map((r) => r.kind), summaries],
   );
+  return written;
+}
+
+/**
+ * The summaries this process last committed, kept while it alone applies the recommendations
+ * batches: each batch then reads from PostgreSQL (and parses) only the rows it has not written
+ * itself lately. Bounded: the least recently used rows go first.
+ *
+ * It is exact or empty, never stale: only the holder of the processor's lock writes summaries, and
+ * the cache is used only for a batch that starts at the checkpoint its last committed batch ended
+ * at (any other owner moves the checkpoint in between); a rolled-back batch empties it.
+ */
+export class SummaryCache {
+  private readonly rows = new Map<SummaryKey, PartnerSummary>();
+  private validAt: string | null = null;
+  private staged: { from: string; rows: Map<SummaryKey, PartnerSummary> } | null = null;
+
+  constructor(private readonly limit: number) {}
+
+  /** The cache for a batch starting at checkpoint `from`: emptied first unless it stands there. */
+  openAt(from: string): this {
+    if (this.validAt !== from) this.clear();
+    return this;
+  }
+
+  get(key: SummaryKey): PartnerSummary | undefined {
+    const summary = this.rows.get(key);
+    if (summary) {
+      this.rows.delete(key); // most recently used last
+      this.rows.set(key, summary);
+    }
+    return summary;
+  }
+
+  /** What a batch starting at `from` wrote: kept if that batch commits (settled). */
+  stage(from: string, written: Map<SummaryKey, PartnerSummary>): void {
+    this.staged = { from, rows: written };
+  }
+
+  settled({ from, to, committed }: { from: string; to: string; committed: boolean }): void {
+    const staged = this.staged;
+    this.staged = null;
+    if (!committed || this.validAt !== from || (staged && staged.from !== from)) {
+      // Rolled back, or the checkpoint moved under us: start again from what is stored.
+      this.clear();
+      if (!committed) return;
+    }
+    for (const [key, summary] of staged?.rows ?? []) {
+      this.rows.delete(key);
+      this.rows.set(key, summary);
+    }
+    for (const key of this.rows.keys()) {
+      if (this.rows.size <= this.limit) break;
+      this.rows.delete(key);
+    }
+    this.validAt = to;
+  }
+
+  private clear(): void {
+    this.rows.clear();
+    this.validAt = null;
+  }
 }
 
 /** A stored summary row, as read with the shoppers' recent products (lists.ts). */

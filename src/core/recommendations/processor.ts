@@ -9,24 +9,41 @@ import { activityLog } from '../activity/log.js';
 import type { InsertedActivityEvent } from '../activity/record.js';
 import { eventsOf, type Processor } from '../processing/runner.js';
 import { compare, learnFromActions, readPriorSignals, writeSignals } from './co-occurrence.js';
-import { addPairs, partnerCapacity } from './partners.js';
+import { addPairs, partnerCapacity, SummaryCache } from './partners.js';
 import { addPopularity } from './popularity.js';
 import type { RecommendationSettings } from './types.js';
 
+/**
+ * Partner summaries kept in memory between batches (SummaryCache): about 2 KB each, so at most
+ * about 40 MB, and enough for every product of a catalogue of 10,000.
+ */
+const CACHED_SUMMARIES = 20_000;
+
 export function createRecommendationsProcessor(settings: RecommendationSettings): Processor {
+  const cache = new SummaryCache(CACHED_SUMMARIES);
   const apply = learnFromBatch(settings);
   return {
     name: 'recommendations',
     feed: null,
     follows: [{ log: activityLog }],
-    apply: (tx, entries) => apply(tx, eventsOf(entries, activityLog)),
+    apply: (tx, entries, batch) =>
+      apply(
+        tx,
+        eventsOf(entries, activityLog),
+        batch ? { cache: cache.openAt(batch.from), from: batch.from } : undefined,
+      ),
+    settled: (outcome) => cache.settled(outcome),
   };
 }
 
 /** Learns from a batch of logged events inside `tx` and queues their shoppers' lists. */
 export function learnFromBatch(settings: RecommendationSettings) {
   const capacity = partnerCapacity(settings);
-  return async function applyRecommendations(tx: Tx, events: readonly InsertedActivityEvent[]): Promise<FeedTopic[]> {
+  return async function applyRecommendations(
+    tx: Tx,
+    events: readonly InsertedActivityEvent[],
+    cached?: { cache: SummaryCache; from: string },
+  ): Promise<FeedTopic[]> {
     const users = [...new Set(events.map((e) => e.userId))].sort(compare);
     if (users.length === 0) return [];
     // Invariant 3: the walk reads the shoppers' signals and writes them back; the runner applies
@@ -34,7 +51,8 @@ export function learnFromBatch(settings: RecommendationSettings) {
     const prior = await readPriorSignals(tx, events, settings.recentProducts);
     const learned = learnFromActions(prior, events, settings);
     await writeSignals(tx, learned.signals);
-    await addPairs(tx, learned.pairs, capacity);
+    const written = await addPairs(tx, learned.pairs, capacity, cached?.cache);
+    cached?.cache.stage(cached.from, written);
     await addPopularity(tx, events, settings.weights);
     // Committed together with the signals: a builder that sees the row also sees what it asks for.
     await queueRebuilds(tx, users);
