@@ -20,6 +20,7 @@ import { createMetrics, type Metrics, streamOf } from './http/metrics.js';
 import { isOriginAllowed, ORIGIN_REFUSED } from './http/origin.js';
 import { createPublishTimer } from './http/publish-latency.js';
 import { REQUEST_ID_HEADER, requestIdFor } from './http/request-id.js';
+import { startTracing, type Tracing } from './http/tracing.js';
 import { attachWebSocket } from './http/ws.js';
 import { createGraphQLHandler, type GraphQLHandler } from './http/yoga.js';
 import { createLogger, type Logger, runWithRequestId } from './log.js';
@@ -181,6 +182,13 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         },
       });
       metrics.watch({ pool: db.pool, subscribers: () => feed.subscriberCounts(), lag: () => core.processorLag() });
+      // Off unless OTEL_* configure it: then not even the OpenTelemetry SDK is loaded.
+      const tracing = config.tracing
+        ? await startTracing(config.tracing, {
+            log: log.child({ part: 'tracing' }),
+            flushTimeoutMs: Math.min(config.http.shutdownTimeoutMs, 5000),
+          })
+        : null;
       const yoga = createGraphQLHandler({
         schema,
         core,
@@ -192,6 +200,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         metrics,
         config,
         log: log.child({ part: 'graphql' }),
+        tracingPlugins: tracing?.plugins,
       });
       const http = createHttpServer();
       const ws = attachWebSocket(http, {
@@ -203,7 +212,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         metrics,
         log: log.child({ part: 'ws' }),
       });
-      const running: Running = { db, fanout, feed, core, yoga, http, ws, metrics };
+      const running: Running = { db, fanout, feed, core, yoga, http, ws, metrics, tracing };
       http.on('request', (req, res) => {
         const requestId = requestIdFor(req.headers[REQUEST_ID_HEADER], config.http.trustRequestId);
         res.setHeader(REQUEST_ID_HEADER, requestId);
@@ -249,6 +258,8 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         await running.yoga.dispose();
         await running.fanout.close();
         await running.db.close();
+        // Last, so that the spans of everything above are exported before the process exits.
+        await running.tracing?.shutdown();
         log.info('stopped');
       })();
       return stopped;
@@ -266,6 +277,7 @@ type Running = {
   http: ReturnType<typeof createHttpServer>;
   ws: ReturnType<typeof attachWebSocket>;
   metrics: Metrics;
+  tracing: Tracing | null;
 };
 
 const JSON_TYPES = new Set(['application/json', 'application/graphql-response+json', 'application/graphql+json']);
