@@ -113,7 +113,11 @@ export type Config = Readonly<{
     credentialCheckMs: number;
   }>;
   introspection: boolean;
+  /** OpenTelemetry traces over OTLP/HTTP, from the standard OTEL_* variables; null: tracing is off. */
+  tracing: Readonly<{ url: string; protocol: OtlpProtocol }> | null;
 }>;
+
+export type OtlpProtocol = 'http/protobuf' | 'http/json';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -258,6 +262,7 @@ export function loadConfig(env: Env = process.env): Config {
       credentialCheckMs: read.int('CREDENTIAL_CHECK_MS', 2000, { min: 50 }),
     },
     introspection: read.bool('INTROSPECTION', !production),
+    tracing: readTracing(read, problems),
   };
   if (config.limits.ingestBurst < config.ingest.maxBatchSize) {
     problems.push(
@@ -327,6 +332,33 @@ function readOrigins(value: string | undefined, production: boolean, problems: s
 /** ISO 4217 codes as known to this Node's ICU data. */
 export function isCurrencyCode(code: string): boolean {
   return /^[A-Z]{3}$/.test(code) && CURRENCIES.has(code);
+}
+
+/**
+ * Tracing follows the OpenTelemetry SDK's variables: on when OTEL_TRACES_EXPORTER=otlp or an OTLP
+ * endpoint is set, off with OTEL_SDK_DISABLED or OTEL_TRACES_EXPORTER=none. The endpoint rule is
+ * the specification's: a traces endpoint is used as it is, a base endpoint gets /v1/traces.
+ */
+function readTracing(read: ReturnType<typeof makeReaders>, problems: string[]): Config['tracing'] {
+  const disabled = read.bool('OTEL_SDK_DISABLED', false);
+  const exporter = read.optional('OTEL_TRACES_EXPORTER')?.toLowerCase();
+  const tracesEndpoint = read.optionalUrl('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', ['http:', 'https:']);
+  const endpoint = read.optionalUrl('OTEL_EXPORTER_OTLP_ENDPOINT', ['http:', 'https:']);
+  const protocol = (
+    read.optional('OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') ?? read.string('OTEL_EXPORTER_OTLP_PROTOCOL', 'http/protobuf')
+  ).toLowerCase();
+  if (protocol !== 'http/protobuf' && protocol !== 'http/json') {
+    problems.push(
+      `OTEL_EXPORTER_OTLP_PROTOCOL (or OTEL_EXPORTER_OTLP_TRACES_PROTOCOL) must be http/protobuf or http/json (OTLP over HTTP; grpc is not shipped), got "${protocol}"`,
+    );
+  }
+  if (exporter !== undefined && exporter !== 'otlp' && exporter !== 'none') {
+    problems.push(`OTEL_TRACES_EXPORTER must be otlp or none (only the OTLP exporter is shipped), got "${exporter}"`);
+  }
+  const on = exporter === 'otlp' || (exporter === undefined && (tracesEndpoint ?? endpoint) !== undefined);
+  if (disabled || !on) return null;
+  const url = tracesEndpoint ?? `${(endpoint ?? 'http://localhost:4318').replace(/\/+$/, '')}/v1/traces`;
+  return { url, protocol: protocol as OtlpProtocol };
 }
 
 const CURRENCIES = new Set(Intl.supportedValuesOf('currency'));

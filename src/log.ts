@@ -15,6 +15,11 @@ export function runWithRequestId<T>(requestId: string, fn: () => T): T {
   return requestIds.run(requestId, fn);
 }
 
+/** The id of the request being handled here, if any (tracing puts it on the request's span). */
+export function currentRequestId(): string | undefined {
+  return requestIds.getStore();
+}
+
 export function createLogger(config: Pick<Config, 'log'>, destination?: pino.DestinationStream): Logger {
   const options: pino.LoggerOptions = {
     level: config.log.level,

@@ -21,6 +21,7 @@ import { createMetrics, type Metrics, streamOf } from './http/metrics.js';
 import { isOriginAllowed, ORIGIN_REFUSED } from './http/origin.js';
 import { createPublishTimer } from './http/publish-latency.js';
 import { REQUEST_ID_HEADER, requestIdFor } from './http/request-id.js';
+import { startTracing, type Tracing } from './http/tracing.js';
 import { attachWebSocket } from './http/ws.js';
 import { createGraphQLHandler, type GraphQLHandler } from './http/yoga.js';
 import { createLogger, type Logger, runWithRequestId } from './log.js';
@@ -190,6 +191,13 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         },
       });
       metrics.watch({ pool: db.pool, subscribers: () => feed.subscriberCounts(), lag: () => core.processorLag() });
+      // Off unless OTEL_* configure it: then not even the OpenTelemetry SDK is loaded.
+      const tracing = config.tracing
+        ? await startTracing(config.tracing, {
+            log: log.child({ part: 'tracing' }),
+            flushTimeoutMs: Math.min(config.http.shutdownTimeoutMs, 5000),
+          })
+        : null;
       const yoga = createGraphQLHandler({
         schema,
         core,
@@ -201,6 +209,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         metrics,
         config,
         log: log.child({ part: 'graphql' }),
+        tracingPlugins: tracing?.plugins,
       });
       const http = createHttpServer();
       const ws = attachWebSocket(http, {
@@ -214,7 +223,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
       });
       const background =
         config.processing.background.length > 0 ? createBackground({ config, ipcFanout, log, onBatch }) : null;
-      const running: Running = { db, fanout, feed, core, yoga, http, ws, metrics, background };
+      const running: Running = { db, fanout, feed, core, yoga, http, ws, metrics, background, tracing };
       http.on('request', (req, res) => {
         const requestId = requestIdFor(req.headers[REQUEST_ID_HEADER], config.http.trustRequestId);
         res.setHeader(REQUEST_ID_HEADER, requestId);
@@ -262,6 +271,8 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         await running.yoga.dispose();
         await running.fanout.close();
         await running.db.close();
+        // Last, so that the spans of everything above are exported before the process exits.
+        await running.tracing?.shutdown();
         log.info('stopped');
       })();
       return stopped;
@@ -280,6 +291,7 @@ type Running = {
   ws: ReturnType<typeof attachWebSocket>;
   metrics: Metrics;
   background: Background | null;
+  tracing: Tracing | null;
 };
 
 const JSON_TYPES = new Set(['application/json', 'application/graphql-response+json', 'application/graphql+json']);

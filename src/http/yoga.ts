@@ -23,6 +23,8 @@ export type YogaOptions = {
   metrics: Metrics;
   config: Pick<Config, 'http' | 'limits' | 'introspection' | 'production'>;
   log: Logger;
+  /** Tracing's plugins (tracing.ts), first so that its request span wraps everything; none when off. */
+  tracingPlugins?: Plugin[];
 };
 
 /** What the WebSocket layer passes in: the viewer it authenticated at connection_init. */
@@ -76,6 +78,7 @@ export function createGraphQLHandler(options: YogaOptions) {
     maskedErrors: { maskError, isDev: !config.production },
     logging: options.log,
     plugins: [
+      ...(options.tracingPlugins ?? []),
       EnvelopArmorPlugin({
         maxDepth: {
           n: config.limits.maxQueryDepth,

@@ -7,6 +7,7 @@
 // Batches that arrive while appends are in flight share the next one (group-commit.ts). The
 // common group is ONE statement (INSERT … ON CONFLICT DO NOTHING, atomic on its own); dead
 // letters add a transaction around two, and resent eventIds one read to compare their content.
+import { type Context, context, type Link, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type pg from 'pg';
 import { withTransaction } from '../../db/transaction.js';
 import type { Position } from '../../feed/cursor.js';
@@ -61,7 +62,8 @@ export function createLogIngest<Input, Event extends { eventId: string }>(
     maxInFlight: options.maxInFlight,
     maxGroupSize: options.maxBatchSize,
     sizeOf: (batch: ValidatedBatch<Event>) => batch.inputs.length,
-    commit: (batches: readonly ValidatedBatch<Event>[]) => appendGroup(options, batches),
+    commit: (batches: readonly ValidatedBatch<Event>[]) =>
+      inCommitSpan(options.appender.stream, batches, () => appendGroup(options, batches)),
     isolates: causedByOneBatch,
   });
   const { sameContent } = options.appender;
@@ -71,6 +73,7 @@ export function createLogIngest<Input, Event extends { eventId: string }>(
     return store({
       inputs,
       ...validateBatch(inputs, (input, index) => options.validate(input, index, now), sameContent),
+      traceContext: context.active(),
     });
   };
 }
@@ -84,7 +87,50 @@ export type ValidatedBatch<Event> = {
   /** Where each of `valid` stands in `inputs`. */
   indexes: number[];
   duplicates: number;
+  /** The caller's trace context: its group's commit span goes under it (tracing on). */
+  traceContext?: Context;
 };
+
+/**
+ * The group's append as a span under the first batch's operation, linked to the others'. With
+ * tracing off (no provider registered) OpenTelemetry's API makes this a no-op span.
+ */
+function inCommitSpan<T>(
+  stream: IngestStream,
+  batches: readonly ValidatedBatch<unknown>[],
+  append: () => Promise<T>,
+): Promise<T> {
+  const links: Link[] = [];
+  for (const batch of batches.slice(1)) {
+    const linked = batch.traceContext && trace.getSpanContext(batch.traceContext);
+    if (linked) links.push({ context: linked });
+  }
+  const attributes = {
+    'db.system.name': 'postgresql',
+    'shopstream.stream': stream,
+    'shopstream.batches': batches.length,
+    'shopstream.events': batches.reduce((sum, b) => sum + b.inputs.length, 0),
+  };
+  // Looked up per call: a tracer kept from before tracing started would stay a no-op.
+  return trace
+    .getTracer('shopstream')
+    .startActiveSpan(
+      `ingest.commit ${stream}`,
+      { kind: SpanKind.CLIENT, attributes, links },
+      batches[0]?.traceContext ?? context.active(),
+      async (span) => {
+        try {
+          return await append();
+        } catch (error) {
+          span.recordException(error instanceof Error ? error : String(error));
+          span.setStatus({ code: SpanStatusCode.ERROR });
+          throw error;
+        } finally {
+          span.end();
+        }
+      },
+    );
+}
 
 async function appendGroup<Input, Event extends { eventId: string }>(
   options: LogIngestOptions<Input, Event>,
