@@ -171,9 +171,8 @@ export function loadConfig(env: Env = process.env): Config {
     );
   }
   // The embedded database is one session: a second process cannot connect to it.
-  const backgroundText = read
-    .string('BACKGROUND_PROCESSORS', databaseUrl ? DEFAULT_BACKGROUND.join(',') : 'none')
-    .toLowerCase();
+  const backgroundDefault = databaseUrl ? DEFAULT_BACKGROUND.join(',') : 'none';
+  const backgroundText = read.string('BACKGROUND_PROCESSORS', backgroundDefault).toLowerCase();
   const background = backgroundText === 'none' ? [] : backgroundText.split(',').map((n) => n.trim());
   if (background.some((n) => !(PROCESSOR_NAMES as readonly string[]).includes(n))) {
     problems.push(
