@@ -110,6 +110,10 @@ export type Config = Readonly<{
     credentialCheckMs: number;
   }>;
   introspection: boolean;
+  persistedOperations: Readonly<{
+    /** A JSON allowlist { hash: document }: when set, only those documents run (admins excepted). */
+    file: string | undefined;
+  }>;
 }>;
 
 export class ConfigError extends Error {
@@ -233,6 +237,7 @@ export function loadConfig(env: Env = process.env): Config {
       credentialCheckMs: read.int('CREDENTIAL_CHECK_MS', 2000, { min: 50 }),
     },
     introspection: read.bool('INTROSPECTION', !production),
+    persistedOperations: { file: read.optional('PERSISTED_OPERATIONS_FILE') },
   };
   if (config.limits.ingestBurst < config.ingest.maxBatchSize) {
     problems.push(
