@@ -115,6 +115,10 @@ export type Config = Readonly<{
   introspection: boolean;
   /** OpenTelemetry traces over OTLP/HTTP, from the standard OTEL_* variables; null: tracing is off. */
   tracing: Readonly<{ url: string; protocol: OtlpProtocol }> | null;
+  persistedOperations: Readonly<{
+    /** A JSON allowlist { hash: document }: when set, only those documents run (admins excepted). */
+    file: string | undefined;
+  }>;
 }>;
 
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
@@ -262,6 +266,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     introspection: read.bool('INTROSPECTION', !production),
     tracing: readTracing(read, problems),
+    persistedOperations: { file: read.optional('PERSISTED_OPERATIONS_FILE') },
   };
   if (config.limits.ingestBurst < config.ingest.maxBatchSize) {
     problems.push(

@@ -19,6 +19,7 @@ import { GRAPHIQL_ASSET_PREFIX, graphiqlAsset } from './http/graphiql.js';
 import { health, type Probe, readiness } from './http/health.js';
 import { createMetrics, type Metrics, streamOf } from './http/metrics.js';
 import { isOriginAllowed, ORIGIN_REFUSED } from './http/origin.js';
+import { loadPersistedOperations } from './http/persisted-operations.js';
 import { createPublishTimer } from './http/publish-latency.js';
 import { REQUEST_ID_HEADER, requestIdFor } from './http/request-id.js';
 import { startTracing, type Tracing } from './http/tracing.js';
@@ -113,6 +114,16 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
     },
     async start() {
       if (parts) throw new Error('the server is already started');
+      // Checked before anything opens: a stale allowlist stops start-up with the entry at fault.
+      const persistedOperations = config.persistedOperations.file
+        ? await loadPersistedOperations(config.persistedOperations.file, schema)
+        : undefined;
+      if (persistedOperations) {
+        log.info(
+          { file: config.persistedOperations.file, operations: persistedOperations.size },
+          'persisted operations only (admins may send documents)',
+        );
+      }
       const db = await createDb(config, log.child({ part: 'db' }));
       try {
         const { applied } = await applyMigrations(db.pool, { log: log.child({ part: 'migrate' }) });
@@ -210,6 +221,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         config,
         log: log.child({ part: 'graphql' }),
         tracingPlugins: tracing?.plugins,
+        persistedOperations,
       });
       const http = createHttpServer();
       const ws = attachWebSocket(http, {
@@ -220,6 +232,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         allowedOrigins: config.http.allowedOrigins,
         metrics,
         log: log.child({ part: 'ws' }),
+        persistedOperations,
       });
       const background =
         config.processing.background.length > 0 ? createBackground({ config, ipcFanout, log, onBatch }) : null;

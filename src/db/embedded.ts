@@ -1,5 +1,12 @@
-// Embedded PostgreSQL (PGlite) served to the pg driver over TCP on 127.0.0.1: one process at a time
-// owns a data dir (pid lock file), its data survives stop() and restarts, and stop() is clean.
+// Embedded PostgreSQL (PGlite) served to the pg driver on a Unix socket that only this user can
+// reach: one process at a time owns a data dir (pid lock file), its data survives stop() and
+// restarts, and stop() is clean.
+//
+// Private, because the server has no password: a TCP port on 127.0.0.1 let any local process read
+// the API-key table or add an admin key (issue 18). The socket is DATA_DIR/.s.PGSQL.5432 (the name
+// the pg driver asks for with host=DATA_DIR), DATA_DIR is kept 0700 and the socket 0600, so only
+// this user (and root) can connect; no TCP port is opened. A DATA_DIR too long for a socket path
+// (~107 bytes) gets its socket in a fresh 0700 directory under os.tmpdir() instead.
 //
 // PGlite is ONE PostgreSQL session. pglite-socket lets several sockets share it and keeps an open
 // BEGIN … COMMIT to its own socket, but outside explicit transactions it interleaves messages of
@@ -16,8 +23,10 @@ import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import type { Logger } from 'pino';
 
 export type EmbeddedDatabase = {
-  /** `postgresql://postgres@127.0.0.1:<port>/postgres`; use it with a pg.Pool of max 1. */
+  /** `postgresql://postgres@localhost/postgres?host=<socket dir>&port=5432` (the query's host wins, as in libpq); a pg.Pool of max 1. */
   connectionString: string;
+  /** The Unix socket the database listens on. */
+  socketPath: string;
   /** Closes the socket server, then PGlite, then releases the lock. Idempotent. */
   stop(): Promise<void>;
 };
@@ -38,6 +47,12 @@ const PGDATA_DIR = 'pglite';
 // ("Connection terminated unexpectedly", reproduced in half of rapid reconnects).
 const MAX_SOCKETS = 2;
 
+// Only names the socket file: the pg driver connects to `${host}/.s.PGSQL.${port}`.
+const SOCKET_PORT = 5432;
+const SOCKET_FILE = `.s.PGSQL.${SOCKET_PORT}`;
+// sun_path holds 108 bytes on Linux (104 on macOS) with the closing NUL.
+const MAX_SOCKET_PATH_BYTES = process.platform === 'linux' ? 107 : 103;
+
 // The owner touches its lock file this often; a lock from another host (whose pid cannot be
 // checked) is stale once untouched for STALE_AFTER_MS, e.g. a container recreated under a new name.
 const HEARTBEAT_MS = 10_000;
@@ -50,28 +65,32 @@ const heldLocks = new Set<string>();
 export async function startEmbedded(options: { dataDir: string; log?: Logger }): Promise<EmbeddedDatabase> {
   const dataDir = path.resolve(options.dataDir);
   const log = options.log;
-  await fs.mkdir(dataDir, { recursive: true });
+  await makePrivateDir(dataDir, log);
   const releaseLock = await acquireLock(dataDir, log);
 
   let db: PGlite | undefined;
   let server: PGLiteSocketServer | undefined;
+  let socketDir: { dir: string; remove: () => Promise<void> } | undefined;
   try {
     const started = Date.now();
+    socketDir = await privateSocketDir(dataDir, log);
+    const socketPath = path.join(socketDir.dir, SOCKET_FILE);
+    // A socket file left by a process that died: ours to replace, since we hold the lock.
+    await fs.rm(socketPath, { force: true });
     db = await PGlite.create({ dataDir: path.join(dataDir, PGDATA_DIR) });
-    server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: MAX_SOCKETS });
+    server = new PGLiteSocketServer({ db, path: socketPath, maxConnections: MAX_SOCKETS });
     await server.start();
-    const port = Number(server.getServerConn().split(':').pop());
-    if (!Number.isInteger(port) || port <= 0) {
-      throw new Error(`unexpected socket server address ${server.getServerConn()}`);
-    }
+    // The directory already keeps others out; the mode says so on the socket itself too.
+    await fs.chmod(socketPath, 0o600);
     log?.info(
-      { dataDir, port, ms: Date.now() - started },
-      'embedded PostgreSQL (PGlite) started; single session, use one connection',
+      { dataDir, socket: socketPath, ms: Date.now() - started },
+      'embedded PostgreSQL (PGlite) started on a private Unix socket; single session, use one connection',
     );
-    const running = { db, server };
+    const running = { db, server, socketDir };
     let stopping: Promise<void> | undefined;
     return {
-      connectionString: `postgresql://postgres@127.0.0.1:${port}/postgres`,
+      connectionString: `postgresql://postgres@localhost/postgres?host=${encodeURIComponent(socketDir.dir)}&port=${SOCKET_PORT}`,
+      socketPath,
       stop() {
         stopping ??= (async () => {
           try {
@@ -80,6 +99,7 @@ export async function startEmbedded(options: { dataDir: string; log?: Logger }):
             try {
               await running.db.close();
             } finally {
+              await running.socketDir.remove().catch(() => {});
               await releaseLock();
             }
           }
@@ -91,11 +111,59 @@ export async function startEmbedded(options: { dataDir: string; log?: Logger }):
   } catch (error) {
     await server?.stop().catch(() => {});
     await db?.close().catch(() => {});
+    await socketDir?.remove().catch(() => {});
     await releaseLock();
     throw new Error(`could not start the embedded database in ${dataDir}: ${(error as Error).message}`, {
       cause: error,
     });
   }
+}
+
+/**
+ * Creates `dir` 0700, or makes an existing one 0700 (with a warning): the database files and the
+ * socket in it must be this user's alone. A directory of another user is refused.
+ */
+async function makePrivateDir(dir: string, log?: Logger): Promise<void> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const stat = await fs.stat(dir);
+  const uid = process.getuid?.();
+  if (uid !== undefined && uid !== 0 && stat.uid !== uid) {
+    throw new Error(
+      `DATA_DIR ${dir} belongs to another user (uid ${stat.uid}); the embedded database needs a directory of its own user (uid ${uid})`,
+    );
+  }
+  if ((stat.mode & 0o077) !== 0) {
+    await fs.chmod(dir, 0o700);
+    log?.warn(
+      { dataDir: dir, was: (stat.mode & 0o777).toString(8) },
+      'DATA_DIR was readable by other users: made it owner-only (0700)',
+    );
+  }
+}
+
+/**
+ * Where the socket goes: DATA_DIR itself, or, when that path would be too long for a socket, a
+ * fresh 0700 directory under os.tmpdir() (mkdtemp: unpredictable name, removed by stop()).
+ */
+async function privateSocketDir(dataDir: string, log?: Logger): Promise<{ dir: string; remove: () => Promise<void> }> {
+  if (fitsSocketPath(dataDir)) return { dir: dataDir, remove: async () => {} };
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shopstream-db-'));
+  await fs.chmod(dir, 0o700);
+  if (!fitsSocketPath(dir)) {
+    await fs.rm(dir, { recursive: true, force: true });
+    throw new Error(
+      `DATA_DIR (${dataDir}) and the temporary directory (${os.tmpdir()}) are both too long for a Unix socket path (at most ${MAX_SOCKET_PATH_BYTES} bytes with /${SOCKET_FILE}): use a shorter DATA_DIR`,
+    );
+  }
+  log?.info(
+    { dataDir, socketDir: dir },
+    `DATA_DIR is too long for a Unix socket path (at most ${MAX_SOCKET_PATH_BYTES} bytes): the socket is in a private temporary directory`,
+  );
+  return { dir, remove: () => fs.rm(dir, { recursive: true, force: true }) };
+}
+
+function fitsSocketPath(dir: string): boolean {
+  return Buffer.byteLength(path.join(dir, SOCKET_FILE)) <= MAX_SOCKET_PATH_BYTES;
 }
 
 type LockOwner = { pid: number; hostname: string; startedAt: string; token: string };

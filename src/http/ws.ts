@@ -13,6 +13,7 @@ import type { Logger } from '../log.js';
 import { closeReason, type Extra, serveGraphQLWs } from './graphql-ws-server.js';
 import type { Metrics } from './metrics.js';
 import { isOriginAllowed } from './origin.js';
+import { type PersistedOperations, resolvePersistedOperation } from './persisted-operations.js';
 import type { GraphQLHandler } from './yoga.js';
 
 type EnvelopedRoot = {
@@ -34,6 +35,8 @@ export type WebSocketOptions = {
   allowedOrigins: Config['http']['allowedOrigins'];
   metrics: Metrics;
   log: Logger;
+  /** Set (PERSISTED_OPERATIONS_FILE): only these documents run, except for admins. */
+  persistedOperations?: PersistedOperations;
 };
 
 export function attachWebSocket(server: Server, options: WebSocketOptions) {
@@ -121,9 +124,22 @@ export function attachWebSocket(server: Server, options: WebSocketOptions) {
           params: payload,
           viewer: connection.viewer,
         });
+        let query = payload.query;
+        if (options.persistedOperations) {
+          const resolved = resolvePersistedOperation(
+            options.persistedOperations,
+            payload,
+            connection.viewer.role === 'admin',
+          );
+          if ('error' in resolved) {
+            metrics.limitRefusals.inc({ limit: 'persisted_operations' });
+            return [resolved.error];
+          }
+          query = resolved.query;
+        }
         let document: ReturnType<typeof parse>;
         try {
-          document = parse(payload.query);
+          document = parse(query);
         } catch (error) {
           return [error as GraphQLError];
         }

@@ -12,6 +12,7 @@ import type { GraphQLContext } from '../schema/context.js';
 import { maskError } from '../schema/errors.js';
 import { renderGraphiQL } from './graphiql.js';
 import type { Metrics } from './metrics.js';
+import { type PersistedOperations, usePersistedOperationsAllowlist } from './persisted-operations.js';
 import { useQueryCostLimit } from './query-cost.js';
 import { useSharedSubscriptionExecution } from './shared-execution.js';
 
@@ -25,6 +26,8 @@ export type YogaOptions = {
   log: Logger;
   /** Tracing's plugins (tracing.ts), first so that its request span wraps everything; none when off. */
   tracingPlugins?: Plugin[];
+  /** Set (PERSISTED_OPERATIONS_FILE): only these documents run, except for admins. */
+  persistedOperations?: PersistedOperations;
 };
 
 /** What the WebSocket layer passes in: the viewer it authenticated at connection_init. */
@@ -79,6 +82,22 @@ export function createGraphQLHandler(options: YogaOptions) {
     logging: options.log,
     plugins: [
       ...(options.tracingPlugins ?? []),
+      ...(options.persistedOperations
+        ? [
+            usePersistedOperationsAllowlist({
+              operations: options.persistedOperations,
+              isAdmin: async (request) => {
+                try {
+                  return (await options.auth.authenticate(request.headers.get('authorization'))).role === 'admin';
+                } catch (error) {
+                  if (error instanceof Unauthenticated) return false;
+                  throw error;
+                }
+              },
+              onRefused: refused('persisted_operations'),
+            }),
+          ]
+        : []),
       EnvelopArmorPlugin({
         maxDepth: {
           n: config.limits.maxQueryDepth,

@@ -1,11 +1,13 @@
 // The embedded default: with no DATABASE_URL, `npm start` serves on PGlite under DATA_DIR, and
-// the data survives a restart.
-import { mkdtempSync, rmSync } from 'node:fs';
+// the data survives a restart. The database is reachable only through an owner-only Unix socket:
+// the process listens on no TCP port but its HTTP one (issue 18).
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { closeAllClients, gql, subscribe } from '../helpers/clients.js';
 import { type ServiceProcess, startProcess } from '../helpers/process.js';
+import { HAS_PROC, listeningTcpPorts, listeningUnixSockets } from '../helpers/sockets.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'shopstream-embedded-'));
 let service: ServiceProcess | null = null;
@@ -20,6 +22,13 @@ describe('embedded database (no DATABASE_URL)', () => {
   it('ingests, streams and keeps data across a restart', async () => {
     service = await startProcess({ DATA_DIR: dataDir });
     expect(service.output()).toContain('embedded');
+    if (HAS_PROC) {
+      const pid = service.child.pid as number;
+      expect(await listeningTcpPorts(pid)).toEqual([Number(new URL(service.url).port)]);
+      expect(await listeningUnixSockets(pid)).toEqual([join(dataDir, '.s.PGSQL.5432')]);
+    }
+    expect(statSync(dataDir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dataDir, '.s.PGSQL.5432')).mode & 0o777).toBe(0o600);
     const wsUrl = service.url.replace('http:', 'ws:');
     const record = (eventId: string) =>
       gql(

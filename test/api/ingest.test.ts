@@ -139,6 +139,48 @@ describe('recordActivity', () => {
     );
   });
 
+  it('a resent batch reports its rejections every time but adds no second dead letter (issue 18)', async () => {
+    const user = id('user');
+    const [bad, conflicting, valid] = [id('e'), id('e'), id('e')];
+    const batch = [
+      { eventId: valid, userId: user, type: 'BROWSE', productId: '1' },
+      { eventId: bad, userId: user, type: 'PURCHASE', productId: '2' },
+      { eventId: conflicting, userId: user, type: 'BROWSE', productId: '3' },
+      { eventId: conflicting, userId: user, type: 'BROWSE', productId: '4' },
+      // No usable eventId: the letter is told apart by the raw item.
+      { eventId: '', userId: user, type: 'BROWSE', productId: '5' },
+    ];
+    const expected = [
+      { index: 1, eventId: bad, code: 'MISSING_PRICE' },
+      { index: 3, eventId: conflicting, code: 'EVENT_ID_CONFLICT' },
+      { index: 4, eventId: '', code: 'INVALID_EVENT_ID' },
+    ];
+    const codes = (report: any) => report.errors.map(({ index, eventId, code }: any) => ({ index, eventId, code }));
+    const first = (await record(batch)).data?.recordActivity;
+    expect(first).toMatchObject({ accepted: 2, duplicates: 0 });
+    expect(codes(first)).toEqual(expected);
+    for (let i = 0; i < 2; i++) {
+      const again = (await record(batch)).data?.recordActivity;
+      expect(again).toMatchObject({ accepted: 0, duplicates: 2 });
+      expect(codes(again)).toEqual(expected);
+    }
+    // The same items in another batch, at other indexes: still the same letters.
+    await record([batch[4], batch[3], batch[1]]);
+    // An item without an eventId but with other content is a letter of its own.
+    await record([{ ...batch[4], productId: '6' }]);
+
+    const letters = await gql(
+      server.url,
+      '{ deadLetters(stream: activity, first: 500) { eventId index code payload } }',
+    );
+    const mine = letters.data?.deadLetters.filter((l: any) => JSON.parse(l.payload).userId === user);
+    expect(
+      mine
+        .map(({ eventId, index, code }: any) => ({ eventId, index, code }))
+        .sort((a: any, b: any) => a.index - b.index),
+    ).toEqual([{ eventId: '', index: 0, code: 'INVALID_EVENT_ID' }, ...expected]);
+  });
+
   it('a resend that leaves occurredAt out is a duplicate, though its arrival time differs', async () => {
     const event = { eventId: id('e'), userId: id('user'), type: 'BROWSE', productId: '1' };
     expect((await record([event])).data?.recordActivity).toMatchObject({ accepted: 1 });

@@ -1,6 +1,6 @@
 // The embedded database (PGlite over pglite-socket) through the pg driver, as the app uses it:
 // migrations, transactions and the feed's snapshot functions through a pool of one; data kept
-// across restarts; one process per data dir.
+// across restarts; one process per data dir; reachable only by its own user (issue 18).
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -10,6 +10,13 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedDatabaseInUseError, startEmbedded } from '../../src/db/embedded.js';
 import { applyMigrations, migrationStatus } from '../../src/db/migrate.js';
+import {
+  CAN_RUN_AS_NOBODY,
+  connectFromAnotherProcess,
+  HAS_PROC,
+  listeningTcpPorts,
+  listeningUnixSockets,
+} from '../helpers/sockets.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const EMBEDDED_MODULE = path.join(REPO, 'src/db/embedded.ts');
@@ -38,7 +45,9 @@ describe('startEmbedded', () => {
   it('serves a migrated database to a pg pool of one, and keeps the data across restarts', async () => {
     const dataDir = path.join(root, 'restart');
     const first = await startEmbedded({ dataDir });
-    expect(first.connectionString).toMatch(/^postgresql:\/\/postgres@127\.0\.0\.1:\d+\/postgres$/);
+    expect(first.connectionString).toBe(
+      `postgresql://postgres@localhost/postgres?host=${encodeURIComponent(dataDir)}&port=5432`,
+    );
     const pool = poolOfOne(first.connectionString);
     try {
       expect((await applyMigrations(pool)).applied.length).toBeGreaterThan(0);
@@ -128,9 +137,11 @@ describe('startEmbedded', () => {
     } finally {
       await kill(child);
     }
-    // SIGKILL left its lock file behind: the pid is dead, so the lock is stale.
+    // SIGKILL left its lock file and its socket behind: the pid is dead, so the lock is stale and
+    // the socket file is replaced.
     const lock = JSON.parse(await fs.readFile(path.join(dataDir, 'embedded.lock'), 'utf8'));
     expect(lock.pid).toBe(child.pid);
+    expect((await fs.stat(path.join(dataDir, '.s.PGSQL.5432'))).isSocket()).toBe(true);
     const db = await startEmbedded({ dataDir });
     const pool = poolOfOne(db.connectionString);
     try {
@@ -194,6 +205,91 @@ describe('startEmbedded', () => {
       await pool.end();
       await db.stop();
     }
+  });
+});
+
+const mode = async (file: string) => ((await fs.stat(file)).mode & 0o777).toString(8);
+const socketDirOf = (connectionString: string) => new URL(connectionString).searchParams.get('host') as string;
+
+describe('the embedded database is private (issue 18)', () => {
+  it.skipIf(!HAS_PROC)('listens on an owner-only Unix socket in DATA_DIR and opens no TCP port', async () => {
+    const dataDir = path.join(root, 'private');
+    const tcpBefore = await listeningTcpPorts(process.pid);
+    const db = await startEmbedded({ dataDir });
+    try {
+      expect(db.socketPath).toBe(path.join(dataDir, '.s.PGSQL.5432'));
+      expect(await listeningTcpPorts(process.pid)).toEqual(tcpBefore);
+      expect(await listeningUnixSockets(process.pid)).toContain(db.socketPath);
+      expect(await mode(dataDir)).toBe('700');
+      expect(await mode(db.socketPath)).toBe('600');
+      // Its own user, from another process, connects as before.
+      expect(await connectFromAnotherProcess({ host: dataDir, port: 5432 })).toMatchObject({ connected: true });
+    } finally {
+      await db.stop();
+    }
+    await expect(fs.access(db.socketPath)).rejects.toThrow(/ENOENT/);
+  });
+
+  it.skipIf(!CAN_RUN_AS_NOBODY)(
+    'refuses a process of another user (nobody), which the modes alone keep out',
+    async () => {
+      // A parent everyone may enter, so nothing but DATA_DIR's own mode stands in the way.
+      const open = path.join(root, 'open-parent');
+      await fs.mkdir(open, { mode: 0o755 });
+      await fs.chmod(root, 0o755);
+      const dataDir = path.join(open, 'data');
+      const db = await startEmbedded({ dataDir });
+      try {
+        const refused = await connectFromAnotherProcess({ host: dataDir, port: 5432 }, 'nobody');
+        expect(refused).toMatchObject({ connected: false, code: 'EACCES' });
+        expect(await connectFromAnotherProcess({ host: dataDir, port: 5432 }, 'me')).toMatchObject({ connected: true });
+        // The control: with the modes opened, the same attempt gets in. So the refusal above was
+        // the modes, not something else about running as nobody.
+        await fs.chmod(dataDir, 0o755);
+        await fs.chmod(db.socketPath, 0o666);
+        expect(await connectFromAnotherProcess({ host: dataDir, port: 5432 }, 'nobody')).toMatchObject({
+          connected: true,
+        });
+      } finally {
+        await db.stop();
+        await fs.chmod(root, 0o700);
+      }
+    },
+  );
+
+  it('makes an existing DATA_DIR that others could read owner-only', async () => {
+    const dataDir = path.join(root, 'was-open');
+    await fs.mkdir(dataDir, { mode: 0o755 });
+    await fs.chmod(dataDir, 0o755);
+    const db = await startEmbedded({ dataDir });
+    try {
+      expect(await mode(dataDir)).toBe('700');
+    } finally {
+      await db.stop();
+    }
+  });
+
+  it('puts the socket of a DATA_DIR too long for a socket path in a private temporary directory, removed on stop', async () => {
+    const dataDir = path.join(root, 'd'.repeat(110));
+    const db = await startEmbedded({ dataDir });
+    const socketDir = socketDirOf(db.connectionString);
+    try {
+      expect(path.dirname(socketDir)).toBe(os.tmpdir());
+      expect(path.basename(socketDir)).toMatch(/^shopstream-db-/);
+      expect(Buffer.byteLength(db.socketPath)).toBeLessThanOrEqual(107);
+      expect(await mode(socketDir)).toBe('700');
+      expect(await mode(db.socketPath)).toBe('600');
+      expect(await mode(dataDir)).toBe('700');
+      const pool = poolOfOne(db.connectionString);
+      try {
+        expect((await pool.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+      } finally {
+        await pool.end();
+      }
+    } finally {
+      await db.stop();
+    }
+    await expect(fs.access(socketDir)).rejects.toThrow(/ENOENT/);
   });
 });
 

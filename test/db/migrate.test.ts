@@ -272,7 +272,7 @@ describe('the partner summaries migration', () => {
 
     const { applied } = await applyMigrations(pool, { dir: MIGRATIONS_DIR });
 
-    expect(applied).toEqual(['20261201060000_product_partner_summaries']);
+    expect(applied[0]).toBe('20261201060000_product_partner_summaries');
     const { rows } = await pool.query('SELECT product_id, kind, partners FROM product_partners ORDER BY 1, 2');
     const summaries = rows.map((r) => ({ ...r, partners: JSON.parse(r.partners) }));
     expect(summaries.map((s) => [s.product_id, s.kind, s.partners.length])).toEqual([
@@ -291,5 +291,39 @@ describe('the partner summaries migration', () => {
     ]);
     const { rows: tables } = await pool.query(`SELECT to_regclass('product_pairs') AS pairs`);
     expect(tables[0]?.pairs).toBeNull();
+  });
+});
+
+describe('the dead letter fingerprints migration', () => {
+  it('keeps the first of the letters stored more than once (same stream, code and item), and every other', async () => {
+    const { pool } = await emptyDatabase();
+    const all = await migrationFolders();
+    const files: Record<string, string> = {};
+    for (const { name } of all.filter((m) => m.name < '20261201090000_add_dead_letter_fingerprints')) {
+      files[name] = await fs.readFile(path.join(MIGRATIONS_DIR, name, 'migration.sql'), 'utf8');
+    }
+    await applyMigrations(pool, { dir: await scratchMigrations(files) });
+    await pool.query(
+      `INSERT INTO dead_letters (stream, event_id, batch_index, code, message, payload) VALUES
+         ('activity', 'a', 1, 'MISSING_PRICE', 'first', '{"eventId": "a", "type": "PURCHASE"}'),
+         ('activity', 'a', 0, 'MISSING_PRICE', 'resent', '{"type": "PURCHASE", "eventId": "a"}'),
+         ('activity', 'a', 0, 'EVENT_ID_CONFLICT', 'other code', '{"eventId": "a", "type": "PURCHASE"}'),
+         ('inventory', 'a', 0, 'MISSING_PRICE', 'other stream', '{"eventId": "a", "type": "PURCHASE"}'),
+         ('activity', NULL, 0, 'INVALID_EVENT_ID', 'no id', '{"eventId": 1}'),
+         ('activity', NULL, 0, 'INVALID_EVENT_ID', 'no id again', '{"eventId": 1}'),
+         ('activity', NULL, 0, 'INVALID_EVENT_ID', 'other item', '{"eventId": 2}')`,
+    );
+
+    const { applied } = await applyMigrations(pool, { dir: MIGRATIONS_DIR });
+
+    expect(applied).toContain('20261201090000_add_dead_letter_fingerprints');
+    const { rows } = await pool.query('SELECT message FROM dead_letters ORDER BY id');
+    expect(rows.map((r) => r.message)).toEqual(['first', 'other code', 'other stream', 'no id', 'other item']);
+    await expect(
+      pool.query(
+        `INSERT INTO dead_letters (stream, event_id, batch_index, code, message, payload, payload_sha256)
+         VALUES ('activity', 'a', 0, 'MISSING_PRICE', 'x', '{}', sha256(convert_to('{"type": "PURCHASE", "eventId": "a"}', 'UTF8')))`,
+      ),
+    ).rejects.toThrow(/dead_letters_stream_code_payload_sha256_key/);
   });
 });

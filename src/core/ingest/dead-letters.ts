@@ -22,7 +22,11 @@ export type DeadLetter = {
 /** The rejected events of one batch, with the inputs their indexes point into. */
 export type RejectedBatch = { errors: readonly Rejection[]; inputs: readonly unknown[] };
 
-/** Stores the rejections of several batches (a commit group) with one statement. */
+/**
+ * Stores the rejections of several batches (a commit group) with one statement. A rejection
+ * already stored (same stream, code and raw item: a resent batch) is not stored again; the
+ * mutation still reports it every time. The first letter keeps its message, index and time.
+ */
 export async function storeDeadLetters(tx: Tx, stream: IngestStream, batches: readonly RejectedBatch[]): Promise<void> {
   const letters = batches.flatMap(({ errors, inputs }) =>
     errors.map(({ eventId, message, ...rest }) => ({
@@ -34,8 +38,10 @@ export async function storeDeadLetters(tx: Tx, stream: IngestStream, batches: re
   );
   if (letters.length === 0) return;
   await tx.query(
-    `INSERT INTO dead_letters (stream, event_id, batch_index, code, message, payload)
-     SELECT $1, * FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::jsonb[])`,
+    `INSERT INTO dead_letters (stream, event_id, batch_index, code, message, payload, payload_sha256)
+     SELECT $1, e, i, c, m, p, sha256(convert_to(p::text, 'UTF8'))
+       FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::jsonb[]) AS t(e, i, c, m, p)
+         ON CONFLICT (stream, code, payload_sha256) DO NOTHING`,
     [
       stream,
       letters.map((l) => l.rejection.eventId),
@@ -74,6 +80,7 @@ export async function listDeadLetters(
       ...(options.stream ? { stream: options.stream } : {}),
       ...(options.before ? { id: { lt: BigInt(options.before) } } : {}),
     },
+    omit: { payloadSha256: true },
     orderBy: { id: 'desc' },
     take: checkPageSize(options.first),
   });
