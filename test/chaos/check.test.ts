@@ -92,6 +92,10 @@ describe('the chaos checks', () => {
         `UPDATE sales_windows SET units = units + 1 WHERE size = 'MINUTE' AND window_start = $1 AND currency = $2`,
         [window.start, window.currency],
       );
+      await db.query(
+        `UPDATE product_activity_hourly SET browses = browses + 1
+          WHERE (hour, product_id, currency) = (SELECT hour, product_id, currency FROM product_activity_hourly LIMIT 1)`,
+      );
       ledger.refusals.set('INTERNAL_SERVER_ERROR', 1);
       ledger.refusalMessages.set('INTERNAL_SERVER_ERROR', 'Unexpected error.');
 
@@ -101,6 +105,7 @@ describe('the chaos checks', () => {
         'stock levels ≠ recomputation from the log': 1,
         'products whose warnings ≠ recomputation': 1,
         'sales windows ≠ recomputation from the log': 1,
+        'hourly product summaries ≠ recomputation': 1,
         'items delivered twice to a subscriber': 1,
         'items delivered out of order': 1,
         // The removed event, and the MINUTE window whose last state received is no longer the stored one.

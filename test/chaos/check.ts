@@ -251,7 +251,33 @@ export async function checkRun(
       note(wrongWindows, `${windowKey}: stored ${actual}, recomputed ${expected} (revenue/orders/units)`);
   }
 
-  // 5. What each subscriber received, against its feed.
+  // 5. Hourly product summaries (topProducts): browses, carts, units and revenue per UTC hour of
+  //    event time, product and currency ('' for browses and carts), summed from the log.
+  const wrongSummaries = none();
+  for (const row of await q<{ hour: Date; product_id: string; currency: string; expected: string; stored: string }>(
+    `WITH expected AS (
+       SELECT date_trunc('hour', occurred_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour, product_id,
+              CASE WHEN type = 'PURCHASE' THEN currency ELSE '' END AS currency,
+              count(*) FILTER (WHERE type = 'BROWSE') AS browses,
+              count(*) FILTER (WHERE type = 'ADD_TO_CART') AS carts,
+              coalesce(sum(quantity) FILTER (WHERE type = 'PURCHASE'), 0) AS units,
+              coalesce(sum(quantity::bigint * unit_price_minor) FILTER (WHERE type = 'PURCHASE'), 0) AS revenue
+         FROM activity_events GROUP BY 1, 2, 3
+     ), compared AS (
+       SELECT hour, product_id, currency,
+              concat_ws('/', coalesce(e.browses, 0), coalesce(e.carts, 0), coalesce(e.units, 0), coalesce(e.revenue, 0)) AS expected,
+              concat_ws('/', coalesce(h.browses, 0), coalesce(h.carts, 0), coalesce(h.units, 0), coalesce(h.revenue_minor, 0)) AS stored
+         FROM expected e FULL JOIN product_activity_hourly h USING (hour, product_id, currency)
+     )
+     SELECT * FROM compared WHERE expected <> stored`,
+  )) {
+    note(
+      wrongSummaries,
+      `${row.hour.toISOString()} ${row.product_id} ${row.currency || '-'}: stored ${row.stored}, recomputed ${row.expected} (browses/carts/units/revenue)`,
+    );
+  }
+
+  // 6. What each subscriber received, against its feed.
   const feedRows = {
     activity_events: activity.map((row) => ({ position: positionOfRow(row), id: row.event_id })),
     stock_warnings: (await q<{ tx_id: string; seq: string }>('SELECT tx_id::text, seq::text FROM stock_warnings')).map(
@@ -342,6 +368,7 @@ export async function checkRun(
     { check: 'stock levels ≠ recomputation from the log', ...wrongLevels },
     { check: 'products whose warnings ≠ recomputation', ...wrongWarnings },
     { check: 'sales windows ≠ recomputation from the log', ...wrongWindows },
+    { check: 'hourly product summaries ≠ recomputation', ...wrongSummaries },
     { check: 'items delivered twice to a subscriber', ...deliveredTwice },
     { check: 'items delivered out of order', ...outOfOrder },
     { check: 'items skipped by a subscriber (or stale)', ...skipped },

@@ -29,6 +29,7 @@ export type Cluster = {
   logDir: string;
   /** Starts node `index` (again). */
   startNode(index: number): Promise<void>;
+  destroyed(): boolean;
   /** Kills everything and deletes the database directory; safe to call twice. */
   destroy(): Promise<void>;
 };
@@ -58,6 +59,11 @@ export async function startCluster(options: {
   const startNode = async (index: number) => {
     const node = nodes[index] as Node;
     const service = await startProcess(env, { timeoutMs: 120_000 });
+    if (destroyed) {
+      // Started while the run was being torn down: nothing may be left running.
+      await service.stop('SIGKILL');
+      throw new Error(`${node.name} started after the cluster was destroyed`);
+    }
     node.service = service;
     node.paused = false;
     node.killing = false;
@@ -85,6 +91,7 @@ export async function startCluster(options: {
     logDir,
     live: () => nodes.filter((node) => node.service !== null && !node.paused),
     startNode,
+    destroyed: () => destroyed,
     async destroy() {
       if (destroyed) return;
       destroyed = true;

@@ -24,6 +24,7 @@ export async function runNemesis(cluster: Cluster, options: NemesisOptions): Pro
   const counts: Record<FaultKind, number> = { kill: 0, pause: 0, postgres: 0, redis: 0 };
   const between = (min: number, max: number) => Math.round(min + random.next() * (max - min));
   let round: FaultKind[] = [];
+  let reviving: Promise<void> = Promise.resolve();
   const started = Date.now();
   const at = () => `${((Date.now() - started) / 1000).toFixed(1)}s`;
 
@@ -31,20 +32,19 @@ export async function runNemesis(cluster: Cluster, options: NemesisOptions): Pro
     await sleep(between(...options.intervalMs));
     // A slow machine may fit fewer faults into the time: the run goes on until it met every kind.
     if (Date.now() >= options.until && FAULT_KINDS.every((kind) => counts[kind] > 0)) break;
-    // A node whose restart failed last time is started first.
-    await restartDownNodes(cluster, options.log);
     if (round.length === 0) round = random.shuffle([...FAULT_KINDS]);
     const kind = round.shift() as FaultKind;
     switch (kind) {
       case 'kill': {
+        // At most one server down at a time: the previous one must be back first.
+        await reviving;
         const node = random.pick(cluster.nodes.filter((n) => n.service !== null));
         if (!node) continue;
         options.log(`${at()} nemesis: kill -9 ${node.name}`);
         await kill(node);
-        await sleep(between(0, 1000));
-        await cluster.startNode(cluster.nodes.indexOf(node)).catch((error: Error) => {
-          options.log(`${at()} nemesis: ${node.name} did not start again: ${error.message.slice(0, 500)}`);
-        });
+        // Restarted in the background (a start takes seconds), so other faults go on meanwhile,
+        // and may hit its start-up (a database restart then fails it, and it is started again).
+        reviving = revive(cluster, cluster.nodes.indexOf(node), (line) => options.log(`${at()} ${line}`));
         break;
       }
       case 'pause': {
@@ -79,8 +79,22 @@ export async function runNemesis(cluster: Cluster, options: NemesisOptions): Pro
     }
     counts[kind]++;
   }
-  await restartDownNodes(cluster, options.log);
+  await reviving;
   return counts;
+}
+
+/** Starts node `index` again, until it runs (a start fails while PostgreSQL is down) or the cluster is destroyed. */
+async function revive(cluster: Cluster, index: number, log: (line: string) => void): Promise<void> {
+  const node = cluster.nodes[index] as Node;
+  for (let attempt = 1; node.service === null && !cluster.destroyed(); attempt++) {
+    try {
+      await cluster.startNode(index);
+      log(`nemesis: ${node.name} is up again`);
+    } catch (error) {
+      log(`nemesis: ${node.name} did not start (attempt ${attempt}): ${(error as Error).message.slice(0, 300)}`);
+      await sleep(500);
+    }
+  }
 }
 
 async function kill(node: Node): Promise<void> {
@@ -90,15 +104,4 @@ async function kill(node: Node): Promise<void> {
   service.child.kill('SIGCONT');
   await service.stop('SIGKILL');
   node.service = null;
-}
-
-/** Starts every node that is down; a start that fails is tried again (bounded). */
-export async function restartDownNodes(cluster: Cluster, log: (line: string) => void, attempts = 1): Promise<void> {
-  for (const [index, node] of cluster.nodes.entries()) {
-    for (let attempt = 1; node.service === null && attempt <= attempts; attempt++) {
-      await cluster.startNode(index).catch((error: Error) => {
-        log(`${node.name} did not start (attempt ${attempt}): ${error.message.slice(0, 500)}`);
-      });
-    }
-  }
 }
