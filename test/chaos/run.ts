@@ -44,13 +44,17 @@ function number(name: string, fallback: number, min: number): number {
   return value;
 }
 
-const interval = (option('interval') ?? '').split('-').map(Number);
-const faultIntervalMs: readonly [number, number] =
-  interval.length === 2 &&
-  interval.every((n) => Number.isFinite(n) && n > 0) &&
-  (interval[0] as number) <= (interval[1] as number)
-    ? [(interval[0] as number) * 1000, (interval[1] as number) * 1000]
-    : DEFAULTS.faultIntervalMs;
+function interval(): readonly [number, number] {
+  const text = option('interval');
+  if (text === undefined) return DEFAULTS.faultIntervalMs;
+  const [min, max] = text.split('-').map(Number) as [number, number];
+  if (!(min > 0 && max >= min)) {
+    process.stderr.write(`chaos: --interval must be A-B seconds with 0 < A <= B, such as 2-5, got "${text}"\n`);
+    process.exit(2);
+  }
+  return [min * 1000, max * 1000];
+}
+const faultIntervalMs = interval();
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
