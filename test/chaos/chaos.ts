@@ -29,6 +29,8 @@ export type ChaosOptions = {
   faultIntervalMs: readonly [number, number];
   /** Bound of each wait of the healing phase (acknowledgements, processors, followers). */
   healTimeoutMs: number;
+  /** Each writer's pause after an acknowledged batch, drawn in [min, max] ms (default 10-60). */
+  paceMs?: readonly [number, number];
   log: (line: string) => void;
 };
 
@@ -102,7 +104,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       for (let b = 0; faulting; b++) {
         await sendUntilAcknowledged(cluster, ledger, mine, makeBatch(mine, w, b, base), giveUpAt);
         // Paced, to leave the (shared) machine some room.
-        await sleep(mine.int(10, 60));
+        await sleep(mine.int(...(options.paceMs ?? [10, 60])));
       }
     });
     const faults = await runNemesis(cluster, {

@@ -20,6 +20,8 @@ describe('chaos, short', () => {
       writers: 2,
       faultIntervalMs: [1000, 2500],
       healTimeoutMs: 90_000,
+      // Fewer batches than the full run: the other test files share the machine.
+      paceMs: [50, 200],
       log: (line) => lines.push(line),
     });
     const report = `${formatResult(result)}\n\n${lines.join('\n')}\n(npm run chaos -- --seed ${seed} --servers 2 replays this schedule)`;
