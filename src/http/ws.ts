@@ -86,8 +86,9 @@ export function attachWebSocket(server: Server, options: WebSocketOptions) {
           viewer = await options.auth.authenticate(typeof authorization === 'string' ? authorization : null);
         } catch (error) {
           // The credential lookup met a database outage: the client should come back, not see 4500.
-          const unavailable = databaseUnavailable(error);
-          if (unavailable) return refuse(ctx, CLOSE.TRY_AGAIN_LATER, unavailable.message);
+          if (databaseUnavailable(error)) {
+            return refuse(ctx, CLOSE.TRY_AGAIN_LATER, 'the database is unavailable; connect again shortly');
+          }
           if (!(error instanceof Unauthenticated)) throw error;
           metrics.authRefusals.inc({ reason: 'invalid_credential' });
           return refuse(ctx, CLOSE.FORBIDDEN, error.message);
