@@ -102,14 +102,20 @@ export function unstorableText(error: unknown): InvalidInput | null {
     : null;
 }
 
-/** True when `test` holds for the error or one it wraps: Prisma's adapter sets `cause`, AggregateError `errors`. */
+/**
+ * True when `test` holds for the error or one it wraps: Prisma's adapter sets `cause`,
+ * AggregateError `errors`, and a Prisma client error keeps the driver's in
+ * `meta.driverAdapterError` (e.g. P2039 wrapping PostgreSQL's 57P01 during a restart).
+ */
 function anyCause(error: unknown, test: (candidate: { code?: unknown; message?: unknown }) => boolean): boolean {
   const seen = new Set<unknown>();
   const visit = (candidate: unknown): boolean => {
     if (!candidate || typeof candidate !== 'object' || seen.has(candidate)) return false;
     seen.add(candidate);
-    const { cause, errors } = candidate as { cause?: unknown; errors?: unknown };
-    return test(candidate) || visit(cause) || (Array.isArray(errors) && errors.some(visit));
+    const { cause, errors, meta } = candidate as { cause?: unknown; errors?: unknown; meta?: unknown };
+    const adapterError =
+      meta && typeof meta === 'object' ? (meta as { driverAdapterError?: unknown }).driverAdapterError : undefined;
+    return test(candidate) || visit(cause) || visit(adapterError) || (Array.isArray(errors) && errors.some(visit));
   };
   return visit(error);
 }

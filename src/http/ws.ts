@@ -9,6 +9,7 @@ import { GraphQLError } from 'graphql';
 import { WebSocketServer } from 'ws';
 import { type Authenticator, Unauthenticated, type Viewer } from '../auth/viewer.js';
 import type { Config } from '../config.js';
+import { databaseUnavailable } from '../core/errors.js';
 import type { Logger } from '../log.js';
 import { closeReason, type Extra, serveGraphQLWs } from './graphql-ws-server.js';
 import type { Metrics } from './metrics.js';
@@ -22,7 +23,7 @@ type EnvelopedRoot = {
 };
 
 /** Close codes, documented in the README. */
-export const CLOSE = { FORBIDDEN: 4403, TOO_MANY_CONNECTIONS: 4429, GOING_AWAY: 1001 } as const;
+export const CLOSE = { FORBIDDEN: 4403, TOO_MANY_CONNECTIONS: 4429, GOING_AWAY: 1001, TRY_AGAIN_LATER: 1013 } as const;
 
 type Connection = { viewer: Viewer; operations: number };
 
@@ -87,6 +88,10 @@ export function attachWebSocket(server: Server, options: WebSocketOptions) {
           const authorization = ctx.connectionParams?.authorization;
           viewer = await options.auth.authenticate(typeof authorization === 'string' ? authorization : null);
         } catch (error) {
+          // The credential lookup met a database outage: the client should come back, not see 4500.
+          if (databaseUnavailable(error)) {
+            return refuse(ctx, CLOSE.TRY_AGAIN_LATER, 'the database is unavailable; connect again shortly');
+          }
           if (!(error instanceof Unauthenticated)) throw error;
           metrics.authRefusals.inc({ reason: 'invalid_credential' });
           return refuse(ctx, CLOSE.FORBIDDEN, error.message);

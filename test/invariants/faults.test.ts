@@ -75,6 +75,42 @@ describe('PostgreSQL restarted while the server runs', () => {
   });
 });
 
+describe('a request that must look up its credential during a database outage', () => {
+  it('is answered UNAVAILABLE over HTTP, and a WebSocket is closed with 1013 (try again later), not an internal error', async () => {
+    const postgres = await createPostgres();
+    // No request before the outage: the first ones must ask the database whether any API key exists.
+    const server = await startTestServer({ databaseUrl: postgres.url });
+    await postgres.stop('fast');
+    // The server remembers for a second that no key exists; until then a connection is accepted
+    // (its subscription answers UNAVAILABLE). Connect until the lookup itself meets the outage.
+    let refusal = '';
+    await waitFor('a connection that needs the lookup', async () => {
+      const sub = subscribe<{ userActivity: Followed }>(server.wsUrl, FOLLOW_ACTIVITY, { after: FROM_START });
+      const outcome = await sub.next().then(
+        () => null,
+        (error: Error) => error.message,
+      );
+      await sub.dispose();
+      refusal = outcome ?? '';
+      return outcome !== null;
+    });
+    expect(refusal).toMatch(/1013 .*database is unavailable/);
+    const refused = await gql(
+      server.url,
+      'mutation ($e: [ActivityEventInput!]!) { recordActivity(events: $e) { accepted } }',
+      { e: [browse('auth-outage')] },
+    );
+    expect(refused.errors?.[0]).toMatchObject({
+      message: expect.stringMatching(/database/i),
+      extensions: { code: 'UNAVAILABLE' },
+    });
+
+    await postgres.start();
+    await waitFor('/ready after the restart', async () => (await fetch(`${server.httpBase}/ready`)).status === 200);
+    expect((await recordActivity(server.url, [browse('auth-outage')])).accepted).toBe(1);
+  });
+});
+
 describe('Redis restarted while two servers run', () => {
   it('fan-out resumes by itself, and subscribers receive what was committed meanwhile', async () => {
     const redis = await startRedis();
@@ -200,6 +236,18 @@ describe('databaseUnavailable', () => {
     expect(databaseUnavailable(new Error('Connection terminated unexpectedly'))).not.toBeNull();
     expect(databaseUnavailable(new Error('wrapped', { cause: refused }))).not.toBeNull();
     expect(databaseUnavailable(new AggregateError([refused], 'all addresses failed'))).not.toBeNull();
+    // Prisma's client error for a connection PostgreSQL ended while it restarted (seen in npm run chaos).
+    const prisma = Object.assign(new Error('Database error. Code: `57P01`.'), {
+      code: 'P2039',
+      meta: {
+        modelName: 'ApiKey',
+        driverAdapterError: {
+          name: 'DriverAdapterError',
+          cause: { kind: 'postgres', code: '57P01', originalCode: '57P01' },
+        },
+      },
+    });
+    expect(databaseUnavailable(prisma)?.code).toBe('UNAVAILABLE');
   });
 
   it('leaves every other error to be masked as unexpected', () => {
