@@ -58,6 +58,19 @@ const MAX_SOCKET_PATH_BYTES = process.platform === 'linux' ? 107 : 103;
 const HEARTBEAT_MS = 10_000;
 const STALE_AFTER_MS = 60_000;
 
+// PGlite's own start parameters, with a smaller buffer pool: its default (160 MB) is most of an
+// idle server's memory, and the embedded database serves one session of a small shop or a
+// developer. Measured on reopening a data directory: 278 MB resident with the default, 162 MB.
+const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
+
+/** True once initdb has run in `pgdata` (PostgreSQL writes PG_VERSION there). */
+async function isInitialized(pgdata: string): Promise<boolean> {
+  return fs.access(path.join(pgdata, 'PG_VERSION')).then(
+    () => true,
+    () => false,
+  );
+}
+
 // Locks this process holds: a lock file naming our own pid is ours only if it is in here,
 // otherwise it was left by an earlier process that had the same pid (pid 1 in a container).
 const heldLocks = new Set<string>();
@@ -77,7 +90,14 @@ export async function startEmbedded(options: { dataDir: string; log?: Logger }):
     const socketPath = path.join(socketDir.dir, SOCKET_FILE);
     // A socket file left by a process that died: ours to replace, since we hold the lock.
     await fs.rm(socketPath, { force: true });
-    db = await PGlite.create({ dataDir: path.join(dataDir, PGDATA_DIR) });
+    const pgdata = path.join(dataDir, PGDATA_DIR);
+    if (!(await isInitialized(pgdata))) {
+      // initdb in a PGlite of its own, closed at once: the memory it takes (about 600 MB, measured)
+      // then goes with it instead of staying with the server for its whole life.
+      await (await PGlite.create({ dataDir: pgdata, startParams: START_PARAMS })).close();
+      log?.info({ dataDir, ms: Date.now() - started }, 'embedded PostgreSQL (PGlite) data directory created');
+    }
+    db = await PGlite.create({ dataDir: pgdata, startParams: START_PARAMS });
     server = new PGLiteSocketServer({ db, path: socketPath, maxConnections: MAX_SOCKETS });
     await server.start();
     // The directory already keeps others out; the mode says so on the socket itself too.
