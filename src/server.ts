@@ -4,7 +4,7 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import type { AddressInfo } from 'node:net';
 import { liveKeyIds } from './auth/api-keys.js';
 import { createJwtVerifier } from './auth/jwt.js';
-import { createRateLimiter } from './auth/rate-limit.js';
+import { createRateLimiter, createRedisRateLimiter, type RateLimiter } from './auth/rate-limit.js';
 import { createAuthenticator, isLoopback } from './auth/viewer.js';
 import { type Background, createBackground } from './background.js';
 import type { Config } from './config.js';
@@ -209,14 +209,16 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
             flushTimeoutMs: Math.min(config.http.shutdownTimeoutMs, 5000),
           })
         : null;
+      // With REDIS_URL the ingest rate per credential holds across every process.
+      const rate = { perSecond: config.limits.ingestEventsPerSecond, burst: config.limits.ingestBurst };
+      const rateLimiter: RateLimiter = config.redisUrl
+        ? createRedisRateLimiter({ ...rate, url: config.redisUrl, log: log.child({ part: 'rate-limit' }) })
+        : createRateLimiter(rate);
       const yoga = createGraphQLHandler({
         schema,
         core,
         auth,
-        rateLimiter: createRateLimiter({
-          perSecond: config.limits.ingestEventsPerSecond,
-          burst: config.limits.ingestBurst,
-        }),
+        rateLimiter,
         metrics,
         config,
         log: log.child({ part: 'graphql' }),
@@ -236,7 +238,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
       });
       const background =
         config.processing.background.length > 0 ? createBackground({ config, ipcFanout, log, onBatch }) : null;
-      const running: Running = { db, fanout, feed, core, yoga, http, ws, metrics, background, tracing };
+      const running: Running = { db, fanout, feed, core, yoga, http, ws, metrics, background, tracing, rateLimiter };
       http.on('request', (req, res) => {
         const requestId = requestIdFor(req.headers[REQUEST_ID_HEADER], config.http.trustRequestId);
         res.setHeader(REQUEST_ID_HEADER, requestId);
@@ -283,6 +285,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         await withTimeout(closed, Math.min(deadline, 2000), () => running.http.closeAllConnections());
         await running.yoga.dispose();
         await running.fanout.close();
+        await running.rateLimiter.close?.();
         await running.db.close();
         // Last, so that the spans of everything above are exported before the process exits.
         await running.tracing?.shutdown();
@@ -305,6 +308,7 @@ type Running = {
   metrics: Metrics;
   background: Background | null;
   tracing: Tracing | null;
+  rateLimiter: RateLimiter;
 };
 
 const JSON_TYPES = new Set(['application/json', 'application/graphql-response+json', 'application/graphql+json']);

@@ -61,8 +61,8 @@ export function createGraphQLHandler(options: YogaOptions) {
       return {
         core: options.core,
         viewer: current,
-        admitIngest(events: number) {
-          const result = options.rateLimiter.take(current.credential, events);
+        async admitIngest(events: number) {
+          const result = await options.rateLimiter.take(current.credential, events);
           if (result.ok) return;
           metrics.limitRefusals.inc({ limit: 'ingest_rate' });
           throw createGraphQLError(

@@ -78,8 +78,8 @@ builder.mutationField('recordActivity', (t) =>
       }),
     },
     authScopes: { ingest: true },
-    resolve: (_root, { events, ack }, { core, admitIngest }) => {
-      admitIngest(events.length);
+    resolve: async (_root, { events, ack }, { core, admitIngest }) => {
+      await admitIngest(events.length);
       return core.ingestActivity(events, ack ?? 'PROCESSED');
     },
   }),

@@ -7,5 +7,6 @@ export type GraphQLContext = {
   core: Core;
   viewer: Viewer;
   /** Charges `events` to the viewer's ingest rate; throws RATE_LIMITED with retryAfter when over. */
-  admitIngest(events: number): void;
+  /** Throws RATE_LIMITED when the credential's ingest rate is spent. */
+  admitIngest(events: number): Promise<void>;
 };

@@ -79,8 +79,8 @@ builder.mutationField('recordInventory', (t) =>
       }),
     },
     authScopes: { ingest: true },
-    resolve: (_root, { events, ack }, { core, admitIngest }) => {
-      admitIngest(events.length);
+    resolve: async (_root, { events, ack }, { core, admitIngest }) => {
+      await admitIngest(events.length);
       return core.ingestInventory(events, ack ?? 'PROCESSED');
     },
   }),
