@@ -3,6 +3,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { liveKeyIds } from './auth/api-keys.js';
+import { type ConnectionCaps, createLocalConnectionCaps, createRedisConnectionCaps } from './auth/connection-caps.js';
 import { createJwtVerifier } from './auth/jwt.js';
 import { createRateLimiter, createRedisRateLimiter, type RateLimiter } from './auth/rate-limit.js';
 import { createAuthenticator, isLoopback } from './auth/viewer.js';
@@ -226,6 +227,10 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         persistedOperations,
       });
       const http = createHttpServer();
+      const maxPerCredential = config.limits.maxWsConnectionsPerCredential;
+      const connectionCaps: ConnectionCaps = config.redisUrl
+        ? createRedisConnectionCaps({ url: config.redisUrl, max: maxPerCredential, log: log.child({ part: 'ws' }) })
+        : createLocalConnectionCaps(maxPerCredential);
       const ws = attachWebSocket(http, {
         yoga,
         auth,
@@ -235,10 +240,24 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         metrics,
         log: log.child({ part: 'ws' }),
         persistedOperations,
+        connectionCaps,
       });
       const background =
         config.processing.background.length > 0 ? createBackground({ config, ipcFanout, log, onBatch }) : null;
-      const running: Running = { db, fanout, feed, core, yoga, http, ws, metrics, background, tracing, rateLimiter };
+      const running: Running = {
+        db,
+        fanout,
+        feed,
+        core,
+        yoga,
+        http,
+        ws,
+        metrics,
+        background,
+        tracing,
+        rateLimiter,
+        connectionCaps,
+      };
       http.on('request', (req, res) => {
         const requestId = requestIdFor(req.headers[REQUEST_ID_HEADER], config.http.trustRequestId);
         res.setHeader(REQUEST_ID_HEADER, requestId);
@@ -286,6 +305,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         await running.yoga.dispose();
         await running.fanout.close();
         await running.rateLimiter.close?.();
+        await running.connectionCaps.close();
         await running.db.close();
         // Last, so that the spans of everything above are exported before the process exits.
         await running.tracing?.shutdown();
@@ -309,6 +329,7 @@ type Running = {
   background: Background | null;
   tracing: Tracing | null;
   rateLimiter: RateLimiter;
+  connectionCaps: ConnectionCaps;
 };
 
 const JSON_TYPES = new Set(['application/json', 'application/graphql-response+json', 'application/graphql+json']);

@@ -7,6 +7,7 @@ import type { Server } from 'node:http';
 import type { ExecutionArgs } from 'graphql';
 import { GraphQLError } from 'graphql';
 import { WebSocketServer } from 'ws';
+import type { ConnectionCaps, Lease } from '../auth/connection-caps.js';
 import { type Authenticator, Unauthenticated, type Viewer } from '../auth/viewer.js';
 import type { Config } from '../config.js';
 import { databaseUnavailable } from '../core/errors.js';
@@ -25,7 +26,7 @@ type EnvelopedRoot = {
 /** Close codes, documented in the README. */
 export const CLOSE = { FORBIDDEN: 4403, TOO_MANY_CONNECTIONS: 4429, GOING_AWAY: 1001, TRY_AGAIN_LATER: 1013 } as const;
 
-type Connection = { viewer: Viewer; operations: number };
+type Connection = { viewer: Viewer; operations: number; lease: Lease };
 
 export type WebSocketOptions = {
   yoga: GraphQLHandler;
@@ -38,6 +39,8 @@ export type WebSocketOptions = {
   log: Logger;
   /** Set (PERSISTED_OPERATIONS_FILE): only these documents run, except for admins. */
   persistedOperations?: PersistedOperations;
+  /** Connections per credential: this process's count, or the cluster's with REDIS_URL. */
+  connectionCaps: ConnectionCaps;
 };
 
 export function attachWebSocket(server: Server, options: WebSocketOptions) {
@@ -59,7 +62,6 @@ export function attachWebSocket(server: Server, options: WebSocketOptions) {
     },
   });
   const connections = new Map<Extra['socket'], Connection>();
-  const perCredential = new Map<string, number>();
   let operations = 0;
   let whenIdle: (() => void) | null = null;
 
@@ -96,8 +98,8 @@ export function attachWebSocket(server: Server, options: WebSocketOptions) {
           metrics.authRefusals.inc({ reason: 'invalid_credential' });
           return refuse(ctx, CLOSE.FORBIDDEN, error.message);
         }
-        const open = perCredential.get(viewer.credential) ?? 0;
-        if (open >= limits.maxWsConnectionsPerCredential) {
+        const lease = await options.connectionCaps.acquire(viewer.credential);
+        if (!lease) {
           return refuse(
             ctx,
             CLOSE.TOO_MANY_CONNECTIONS,
@@ -105,8 +107,12 @@ export function attachWebSocket(server: Server, options: WebSocketOptions) {
             'ws_connections_per_credential',
           );
         }
-        perCredential.set(viewer.credential, open + 1);
-        connections.set(ctx.extra.socket, { viewer, operations: 0 });
+        // The socket may have closed while the lease was taken: give it back at once.
+        if (ctx.extra.socket.readyState !== ctx.extra.socket.OPEN) {
+          lease.release();
+          return false;
+        }
+        connections.set(ctx.extra.socket, { viewer, operations: 0, lease });
         metrics.websocketConnections.set(connections.size);
         return true;
       },
@@ -172,9 +178,7 @@ export function attachWebSocket(server: Server, options: WebSocketOptions) {
         const connection = connections.get(ctx.extra.socket);
         if (connection) {
           connections.delete(ctx.extra.socket);
-          const left = (perCredential.get(connection.viewer.credential) ?? 1) - 1;
-          if (left > 0) perCredential.set(connection.viewer.credential, left);
-          else perCredential.delete(connection.viewer.credential);
+          connection.lease.release();
           metrics.websocketConnections.set(connections.size);
         }
         log.debug({ code, reason }, 'websocket closed');

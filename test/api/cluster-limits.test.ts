@@ -2,7 +2,7 @@
 // Redis, shared by every process, so spreading batches over processes does not multiply it; and
 // when Redis is gone, ingest stays available, limited per process meanwhile.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gql } from '../helpers/clients.js';
+import { closeAllClients, closeClient, gql, subscribe, wsClient } from '../helpers/clients.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { type PrivateRedis, startRedis, stopAllRedis } from '../helpers/redis.js';
 import { disposeAll, startTestServer, type TestServer } from '../helpers/server.js';
@@ -14,12 +14,19 @@ let b: TestServer;
 
 beforeAll(async () => {
   [redis, database] = await Promise.all([startRedis(), createTestDatabase()]);
-  const env = { REDIS_URL: redis.url, INGEST_EVENTS_PER_SECOND: '1', INGEST_BURST: '10', MAX_BATCH_SIZE: '10' };
+  const env = {
+    REDIS_URL: redis.url,
+    INGEST_EVENTS_PER_SECOND: '1',
+    INGEST_BURST: '10',
+    MAX_BATCH_SIZE: '10',
+    MAX_WS_CONNECTIONS_PER_CREDENTIAL: '2',
+  };
   a = await startTestServer({ databaseUrl: database.url, env });
   b = await startTestServer({ databaseUrl: database.url, env });
 }, 30_000);
 
 afterAll(async () => {
+  await closeAllClients();
   await disposeAll();
   await stopAllRedis();
   await database?.drop();
@@ -40,6 +47,41 @@ describe('the ingest rate with REDIS_URL', () => {
       extensions: { code: 'RATE_LIMITED', retryAfterSeconds: expect.any(Number) },
     });
     expect(second.data?.recordActivity ?? null).toBeNull();
+  });
+
+  it('counts WebSocket connections per credential across processes, and frees them on close', async () => {
+    const connected = (client: ReturnType<typeof wsClient>) =>
+      new Promise<void>((resolve) => client.on('connected', () => resolve()));
+    const first = wsClient(a.wsUrl);
+    const second = wsClient(b.wsUrl);
+    const ready = [connected(first), connected(second)];
+    // Subscriptions keep the lazy clients' sockets open.
+    subscribe<any>(first, 'subscription { userActivity { cursor } }');
+    subscribe<any>(second, 'subscription { userActivity { cursor } }');
+    await Promise.all(ready);
+    // One on each process: per process either would allow another; the cluster allows none.
+    const third = wsClient(a.wsUrl);
+    await expect(subscribe<any>(third, '{ __typename }').next()).rejects.toThrow(/4429/);
+    await closeClient(second);
+    // The closed connection's lease is given back (a condition: the close reaches b, then Redis).
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const retry = wsClient(a.wsUrl);
+      const outcome = await subscribe<any>(retry, '{ __typename }')
+        .next()
+        .then(
+          (item) => item,
+          (error: Error) => error,
+        );
+      await closeClient(retry);
+      if (!(outcome instanceof Error)) {
+        expect(outcome).toMatchObject({ data: { __typename: 'Query' } });
+        break;
+      }
+      expect(outcome.message).toMatch(/4429/);
+      if (Date.now() > deadline) throw new Error('the closed connection was never freed');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   });
 
   it('falls back to a bucket per process while Redis is down, so ingest stays available', async () => {
