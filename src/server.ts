@@ -1,6 +1,6 @@
 // Wires the parts into one service: createServer(config) → { start, stop, url }. Importing it
 // starts nothing, so tests run the real server on a free port (port 0).
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { liveKeyIds } from './auth/api-keys.js';
 import { type ConnectionCaps, createLocalConnectionCaps, createRedisConnectionCaps } from './auth/connection-caps.js';
@@ -15,14 +15,11 @@ import { createDb, type Db } from './db/client.js';
 import { applyMigrations } from './db/migrate.js';
 import { createIpcFanout, createRedisFanout, type Fanout } from './feed/fanout.js';
 import { createFeed, type Feed } from './feed/follow.js';
-import { dashboardAssets } from './http/dashboard/assets.js';
-import { GRAPHIQL_ASSET_PREFIX, graphiqlAsset } from './http/graphiql.js';
-import { health, type Probe, readiness } from './http/health.js';
 import { createMetrics, type Metrics, streamOf } from './http/metrics.js';
-import { isOriginAllowed, ORIGIN_REFUSED } from './http/origin.js';
 import { loadPersistedOperations } from './http/persisted-operations.js';
 import { createPublishTimer } from './http/publish-latency.js';
 import { REQUEST_ID_HEADER, requestIdFor } from './http/request-id.js';
+import { createRoutes, graphqlError, send } from './http/routes.js';
 import { startTracing, type Tracing } from './http/tracing.js';
 import { attachWebSocket } from './http/ws.js';
 import { createGraphQLHandler, type GraphQLHandler } from './http/yoga.js';
@@ -48,63 +45,6 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
   let parts: Running | null = null;
   let stopping = false;
   let stopped: Promise<void> | null = null;
-
-  const handle = async (req: IncomingMessage, res: ServerResponse, running: Running) => {
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
-    if (path === '/health') return send(res, health(stopping));
-    if (path === '/ready')
-      return send(res, await readiness(running.db.pool, stopping, () => running.core.processorLag()));
-    if (path === '/metrics') {
-      res.writeHead(200, { 'content-type': running.metrics.registry.contentType });
-      return res.end(await running.metrics.registry.metrics());
-    }
-    if (req.method === 'GET' && (path === '/' || path === '/dashboard.js')) {
-      // The live dashboard (GraphiQL stays at /graphql).
-      const { page, script } = await dashboardAssets();
-      const asset = path === '/' ? page : script;
-      res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'no-cache' });
-      return res.end(asset.body);
-    }
-    if (req.method === 'GET' && config.http.graphiql && path.startsWith(GRAPHIQL_ASSET_PREFIX)) {
-      const asset = await graphiqlAsset(path);
-      if (!asset) return send(res, graphqlError(404, 'NOT_FOUND', `no GraphiQL asset at ${path}`));
-      res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'public, max-age=86400' });
-      return res.end(asset.body);
-    }
-    if (stopping) {
-      return send(
-        res,
-        graphqlError(503, 'SHUTTING_DOWN', 'the server is shutting down; retry on another instance or later'),
-      );
-    }
-    // A browser page of another site must not use a viewer's credentials or the open mode.
-    if (!isOriginAllowed(req.headers.origin, req.headers.host, config.http.allowedOrigins)) {
-      return refuse(res, running, 'origin', 403, 'FORBIDDEN_ORIGIN', ORIGIN_REFUSED);
-    }
-    if (req.method === 'POST') {
-      // CSRF: a browser sends a cross-site POST without a preflight only as a form or text/plain.
-      const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-      if (!type || !JSON_TYPES.has(type)) {
-        return refuse(
-          res,
-          running,
-          'content_type',
-          415,
-          'UNSUPPORTED_MEDIA_TYPE',
-          'a POST must have Content-Type: application/json (or application/graphql-response+json)',
-        );
-      }
-      const length = req.headers['content-length'];
-      if (length === undefined) {
-        return send(res, graphqlError(411, 'LENGTH_REQUIRED', 'a POST needs a Content-Length header'));
-      }
-      if (Number(length) > config.http.maxBodyBytes) {
-        const message = `the request body is ${length} bytes; the limit is ${config.http.maxBodyBytes} (MAX_BODY_BYTES)`;
-        return refuse(res, running, 'body_size', 413, 'PAYLOAD_TOO_LARGE', message);
-      }
-    }
-    return running.yoga(req, res);
-  };
 
   const server: Shopstream = {
     url: '',
@@ -258,11 +198,19 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         rateLimiter,
         connectionCaps,
       };
+      const handle = createRoutes({
+        config,
+        pool: db.pool,
+        processorLag: () => core.processorLag(),
+        metrics,
+        yoga,
+        stopping: () => stopping,
+      });
       http.on('request', (req, res) => {
         const requestId = requestIdFor(req.headers[REQUEST_ID_HEADER], config.http.trustRequestId);
         res.setHeader(REQUEST_ID_HEADER, requestId);
         runWithRequestId(requestId, () =>
-          handle(req, res, running).catch((error: unknown) => {
+          handle(req, res).catch((error: unknown) => {
             log.error({ err: error }, 'request failed');
             if (!res.headersSent) send(res, graphqlError(500, 'INTERNAL_SERVER_ERROR', 'Unexpected error.'));
             else res.end();
@@ -331,30 +279,6 @@ type Running = {
   rateLimiter: RateLimiter;
   connectionCaps: ConnectionCaps;
 };
-
-const JSON_TYPES = new Set(['application/json', 'application/graphql-response+json', 'application/graphql+json']);
-
-/** Answers a request refused by a limit, and counts it. */
-function refuse(
-  res: ServerResponse,
-  running: Running,
-  limit: string,
-  status: number,
-  code: string,
-  message: string,
-): void {
-  running.metrics.limitRefusals.inc({ limit });
-  send(res, graphqlError(status, code, message));
-}
-
-function send(res: ServerResponse, probe: Probe): void {
-  res.writeHead(probe.status, { 'content-type': 'application/json; charset=utf-8' });
-  res.end(JSON.stringify(probe.body));
-}
-
-function graphqlError(status: number, code: string, message: string): Probe {
-  return { status, body: { errors: [{ message, extensions: { code } }] } };
-}
 
 async function withTimeout(promise: Promise<void>, ms: number, onTimeout: () => void): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
