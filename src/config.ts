@@ -2,6 +2,7 @@
 // stops start-up with a message naming every variable that is wrong. Imports nothing from src/.
 import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { IANAZone } from 'luxon';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 /** json: one JSON object a line (production); pretty: coloured, one readable line (development). */
@@ -46,6 +47,8 @@ export type Config = Readonly<{
   sales: Readonly<{
     /** A window's orderIds are kept until the latest sale (event time) is this far past its end, so that a late purchase of the same order is not counted again. */
     orderLatenessHours: number;
+    /** The shop's IANA time zone: DAY windows run from its midnight to the next, HOUR windows start on its hour. */
+    shopTimeZone: string;
   }>;
   recommendations: Readonly<{
     /** How much one kind of action says about a shopper's interest; 0 ignores it. */
@@ -225,6 +228,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     sales: {
       orderLatenessHours: read.int('SALES_ORDER_LATENESS_HOURS', 168, { min: 1, max: 24 * 366 }),
+      shopTimeZone: readTimeZone(read.string('SHOP_TIME_ZONE', 'UTC'), problems),
     },
     recommendations: readRecommendations(read, problems),
     processing: {
@@ -431,4 +435,15 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+function readTimeZone(name: string, problems: string[]): string {
+  // Luxon's check (Intl underneath): the same library that computes the windows.
+  if (!IANAZone.isValidZone(name)) {
+    problems.push(
+      `SHOP_TIME_ZONE must be an IANA time-zone name such as Europe/Berlin or America/New_York, got "${name}"`,
+    );
+    return 'UTC';
+  }
+  return name;
 }

@@ -11,6 +11,7 @@ import { type Background, createBackground } from './background.js';
 import type { Config } from './config.js';
 import { type Clock, systemClock } from './core/clock.js';
 import { type Core, createCore } from './core/core.js';
+import { claimShopTimeZone } from './core/sales/time-zone.js';
 import { createDb, type Db } from './db/client.js';
 import { applyMigrations } from './db/migrate.js';
 import { createIpcFanout, createRedisFanout, type Fanout } from './feed/fanout.js';
@@ -69,6 +70,8 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
       try {
         const { applied } = await applyMigrations(db.pool, { log: log.child({ part: 'migrate' }) });
         if (applied.length > 0) log.info({ applied }, 'migrations applied');
+        // Stored windows of another zone cannot be mixed with new ones: refuse to start.
+        await claimShopTimeZone(db.pool, config.sales.shopTimeZone);
       } catch (error) {
         await db.close();
         throw error;

@@ -20,6 +20,8 @@ import { createLogIngest } from './ingest/ingest.js';
 import type { IngestAck, IngestReport } from './ingest/rejections.js';
 import { validateActivityEvent, validateInventoryEvent } from './ingest/validate.js';
 import { stockWarningFeed } from './inventory/feed-source.js';
+import { createStockLevelWatch } from './inventory/level-watch.js';
+import { readStockMovements } from './inventory/movements.js';
 import { createInventoryProcessor } from './inventory/processor.js';
 import { checkProductIds, readStockLevels, readStockWarningPage, type StockLevelQuery } from './inventory/queries.js';
 import { inventoryAppender } from './inventory/record.js';
@@ -113,6 +115,14 @@ export function createCore({ db, feed, fanout, clock, config, onIngested, onBatc
     log: background,
   });
   const setStockThreshold = createSetStockThreshold({ pool: db.pool, fanout, clock, defaultThreshold });
+  // Live levels for product pages: one watch per process, conflated per subscriber.
+  const levelWatch = createStockLevelWatch({
+    db: db.pool,
+    fanout,
+    defaultThreshold,
+    pollIntervalMs: config.processing.pollIntervalMs,
+    log: background.child({ part: 'stock-levels' }),
+  });
 
   /** Stored, then (ack PROCESSED) applied by every processor that follows `log`. Runs inside
    * writes.run, so a graceful shutdown answers it before it stops the processors. */
@@ -164,6 +174,13 @@ export function createCore({ db, feed, fanout, clock, config, onIngested, onBatc
     stockLevels: (query: StockLevelQuery) =>
       readStockLevels(reads, { ...query, includeUnset: false }, { defaultThreshold }),
 
+    /** The current level of each product, then each change (conflated: the latest per product). */
+    followStockLevels: (productIds: readonly string[]) => levelWatch.follow(productIds),
+
+    /** A product's counts, adjustments and purchases in event time, with the level after each. */
+    stockMovements: (productId: string, page: { first?: number | null; after?: string | null }) =>
+      readStockMovements(reads, productId, page),
+
     stockWarnings: (filter: StockWarningFilter, page: { first?: number | null; after?: string | null }) =>
       readStockWarningPage(reads, filter, page),
 
@@ -208,6 +225,7 @@ export function createCore({ db, feed, fanout, clock, config, onIngested, onBatc
      * build in progress (graceful shutdown); the rest is processed by another process or after
      * the restart, from the checkpoints. */
     drain: async () => {
+      levelWatch.close();
       await writes.drain();
       await processing.stop();
       await builder.stop();

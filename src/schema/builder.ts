@@ -7,6 +7,7 @@
 //   staff   staff and admins: every query and subscription
 //   admin   admins: thresholds, dead letters
 //   user    (userId) that shopper themself, or staff/admin: own activity and recommendations
+//   shopper any signed-in shopper, staff or admin: what a storefront shows anyone (live stock levels)
 import SchemaBuilder from '@pothos/core';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { GraphQLError } from 'graphql';
@@ -16,7 +17,7 @@ import { forbiddenMessage } from './refusals.js';
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
   DefaultFieldNullability: false;
-  AuthScopes: { ingest: boolean; staff: boolean; admin: boolean; user: string };
+  AuthScopes: { ingest: boolean; staff: boolean; admin: boolean; user: string; shopper: boolean };
   Scalars: {
     DateTime: { Input: Date; Output: Date };
     Money: { Input: string; Output: string };
@@ -31,6 +32,7 @@ export const builder = new SchemaBuilder<{
       ingest: viewer.role === 'integration' || viewer.role === 'admin',
       staff: viewer.role === 'staff' || viewer.role === 'admin',
       admin: viewer.role === 'admin',
+      shopper: viewer.role === 'shopper' || viewer.role === 'staff' || viewer.role === 'admin',
       user: (userId) =>
         viewer.role === 'staff' || viewer.role === 'admin' || (viewer.role === 'shopper' && viewer.userId === userId),
     }),

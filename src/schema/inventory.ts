@@ -1,6 +1,7 @@
 // Inventory: record stock levels and adjustments, set thresholds, read levels and warnings,
 // follow warnings live.
 import type { StockWarningFeedItem } from '../core/inventory/feed-source.js';
+import type { StockMovement as StockMovementShape } from '../core/inventory/movements.js';
 import {
   STOCK_WARNING_KINDS,
   type StockLevel as StockLevelShape,
@@ -142,5 +143,54 @@ builder.subscriptionField('stockWarnings', (t) =>
     subscribe: (_root, { productIds, after }, { core }) => core.followStockWarnings({ productIds }, after),
     // A feed error (RESYNC_REQUIRED) arrives as the stream's last value; returning it makes it a GraphQL error.
     resolve: (item) => item as StockWarningFeedItem,
+  }),
+);
+
+const StockMovementKindEnum = builder.enumType('StockMovementKind', {
+  values: ['COUNT', 'ADJUSTMENT', 'PURCHASE'] as const,
+  description: 'COUNT: an absolute level (recordInventory quantity); ADJUSTMENT: a delta; PURCHASE: units bought.',
+});
+
+const StockMovement = builder.objectRef<StockMovementShape>('StockMovement').implement({
+  description: "One event that moved a product's stock, with the level right after it (in event time).",
+  fields: (t) => ({
+    cursor: t.exposeString('cursor', { description: 'Opaque; pass it as `after` for the movements after this one.' }),
+    productId: t.exposeID('productId'),
+    kind: t.field({ type: StockMovementKindEnum, resolve: (m) => m.kind }),
+    amount: t.exposeInt('amount', {
+      description: 'COUNT: the level counted; ADJUSTMENT: the delta; PURCHASE: minus the units bought.',
+    }),
+    level: t.exposeInt('level', {
+      nullable: true,
+      description:
+        'The level right after this movement, by the rules of event time: a late event changes the levels after it. Null while no level was set (a purchase of a product never counted takes nothing).',
+    }),
+    occurredAt: t.field({ type: 'DateTime', resolve: (m) => m.occurredAt }),
+    eventId: t.exposeID('eventId', { description: 'The inventory event or the purchase that made it.' }),
+  }),
+});
+
+const StockMovementConnection = connectionOf('StockMovement', StockMovement);
+
+builder.queryField('stockMovements', (t) =>
+  t.field({
+    type: StockMovementConnection,
+    description:
+      "A product's counts, adjustments and purchases in event time (occurredAt, then arrival), each with the level after it. Page with `first` (1-500, default 50) and `after` (an endCursor).",
+    args: { productId: t.arg.id({ required: true }), first: t.arg.int(), after: t.arg.string() },
+    authScopes: { staff: true },
+    resolve: (_root, { productId, first, after }, { core }) => core.stockMovements(productId, { first, after }),
+  }),
+);
+
+builder.subscriptionField('stockLevels', (t) =>
+  t.field({
+    type: StockLevel,
+    description:
+      'The current level of each product (quantity 0 and isSet false for one never counted), then each new level as it changes. Conflated: a slow subscriber gets the latest level per product, not every step. For product pages: any signed-in shopper may follow any product.',
+    args: { productIds: t.arg.idList({ required: true, description: '1 to 1000 products.' }) },
+    authScopes: { shopper: true },
+    subscribe: (_root, { productIds }, { core }) => core.followStockLevels(productIds),
+    resolve: (level) => level as StockLevelShape,
   }),
 );

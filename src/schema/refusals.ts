@@ -8,6 +8,7 @@ const WHO_MAY: Record<string, (parameter: unknown) => string> = {
   ingest: () => 'an integration key or an admin',
   staff: () => 'staff or an admin',
   admin: () => 'an admin',
+  shopper: () => 'a signed-in shopper, staff or an admin',
   user: (userId) => `the shopper ${JSON.stringify(userId)} themself, staff or an admin`,
 };
 

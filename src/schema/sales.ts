@@ -7,7 +7,8 @@ import { builder } from './builder.js';
 
 const SalesWindowSizeEnum = builder.enumType('SalesWindowSize', {
   values: SALES_WINDOW_SIZES,
-  description: 'Tumbling windows aligned to UTC boundaries (a DAY runs from 00:00Z to 00:00Z).',
+  description:
+    "Tumbling windows on the shop's clock (SHOP_TIME_ZONE, default UTC): a DAY runs from local midnight to the next (23 or 25 hours across a daylight-saving change), an HOUR starts on the local hour, a MINUTE on the UTC minute.",
 });
 
 const SalesWindow = builder.objectRef<SalesWindowShape>('SalesWindow').implement({
@@ -19,6 +20,14 @@ const SalesWindow = builder.objectRef<SalesWindowShape>('SalesWindow').implement
     size: t.field({ type: SalesWindowSizeEnum, resolve: (w) => w.size }),
     start: t.field({ type: 'DateTime', resolve: (w) => w.start }),
     end: t.field({ type: 'DateTime', resolve: (w) => w.end }),
+    localStart: t.exposeString('localStart', {
+      description:
+        'The start on the shop\'s clock (SHOP_TIME_ZONE) with its UTC offset, e.g. "2026-03-08T00:00:00-05:00": which local hour or day this is (the offset tells the two 01:00 hours of a fall-back day apart).',
+    }),
+    localDate: t.string({
+      description: 'The local date the window starts on, e.g. "2026-03-08": for a DAY, the shop\'s day it is.',
+      resolve: (w) => w.localStart.slice(0, 10),
+    }),
     currency: t.exposeString('currency'),
     revenue: t.field({
       type: 'Money',

@@ -82,6 +82,12 @@ const TABLE: Record<string, Array<{ doc: string; allowed: Role[] }>> = {
   'Query.topProducts': [{ doc: '{ topProducts(by: BROWSES) { productId } }', allowed: ['staff', 'admin', 'adminKey'] }],
   'Query.deadLetters': [{ doc: '{ deadLetters { code } }', allowed: ['admin', 'adminKey'] }],
   'Query.processors': [{ doc: '{ processors { processor events } }', allowed: ['staff', 'admin', 'adminKey'] }],
+  'Query.stockMovements': [
+    {
+      doc: '{ stockMovements(productId: "p1") { pageInfo { hasNextPage } } }',
+      allowed: ['staff', 'admin', 'adminKey'],
+    },
+  ],
   // Subscriptions get an invalid cursor or limit: once authorized they fail at once with BAD_USER_INPUT.
   'Subscription.userActivity': [
     {
@@ -96,6 +102,13 @@ const TABLE: Record<string, Array<{ doc: string; allowed: Role[] }>> = {
   ],
   'Subscription.stockWarnings': [
     { doc: 'subscription { stockWarnings(after: "x") { cursor } }', allowed: ['staff', 'admin', 'adminKey'] },
+  ],
+  // Levels are public on a storefront: any signed-in shopper may follow any product.
+  'Subscription.stockLevels': [
+    {
+      doc: 'subscription { stockLevels(productIds: []) { productId } }',
+      allowed: ['shopper', 'staff', 'admin', 'adminKey'],
+    },
   ],
   'Subscription.salesUpdates': [
     { doc: 'subscription { salesUpdates(size: DAY, after: "x") { cursor } }', allowed: ['staff', 'admin', 'adminKey'] },

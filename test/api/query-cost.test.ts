@@ -67,6 +67,7 @@ const MARKERS: Record<string, () => Promise<unknown>> = {
       { id: `marker-s-${++n}` },
     ),
   recommendations: async () => undefined, // sends the current list at once
+  stockLevels: async () => undefined, // sends the current levels at once
 };
 
 describe('README operations', () => {

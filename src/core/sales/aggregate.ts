@@ -8,12 +8,21 @@ import type { Tx } from '../../db/transaction.js';
 import type { FeedTopic } from '../../feed/topics.js';
 import type { InsertedActivityEvent } from '../activity/record.js';
 import { lineTotal } from './money.js';
-import { SALES_WINDOW_SIZES, type SalesWindowSize, WINDOW_MS, windowOf } from './window.js';
+import {
+  createShopCalendar,
+  LONGEST_WINDOW_MS,
+  SALES_WINDOW_SIZES,
+  type SalesWindowSize,
+  type ShopCalendar,
+} from './window.js';
 
 /** What one batch adds to one window, before the orderIds are checked against earlier batches. */
 export type WindowDelta = {
   size: SalesWindowSize;
   start: Date;
+  end: Date;
+  /** The start on the shop's clock, with its offset (window.ts). */
+  localStart: string;
   currency: string;
   revenueMinor: bigint;
   units: number;
@@ -23,19 +32,26 @@ export type WindowDelta = {
   orderIds: Set<string>;
 };
 
-/** Pure: the batch's purchases summed per window and currency, ordered by (size, start, currency). */
-export function windowDeltas(events: readonly InsertedActivityEvent[]): WindowDelta[] {
+const UTC_CALENDAR = createShopCalendar();
+
+/** Pure: the batch's purchases summed per window (on the shop's clock) and currency, ordered by (size, start, currency). */
+export function windowDeltas(
+  events: readonly InsertedActivityEvent[],
+  calendar: ShopCalendar = UTC_CALENDAR,
+): WindowDelta[] {
   const deltas = new Map<string, WindowDelta>();
   for (const event of events) {
     if (event.type !== 'PURCHASE' || event.unitPriceMinor === null || event.currency === null) continue;
     for (const size of SALES_WINDOW_SIZES) {
-      const { start } = windowOf(size, event.occurredAt);
+      const { start, end, localStart } = calendar.windowOf(size, event.occurredAt);
       const key = deltaKey(size, start, event.currency);
       let delta = deltas.get(key);
       if (!delta) {
         delta = {
           size,
           start,
+          end,
+          localStart,
           currency: event.currency,
           revenueMinor: 0n,
           units: 0,
@@ -67,9 +83,9 @@ function deltaKey(size: SalesWindowSize, start: Date, currency: string): string 
 export async function applySalesWindows(
   tx: Tx,
   events: readonly InsertedActivityEvent[],
-  settings: { orderLatenessHours: number },
+  settings: { orderLatenessHours: number; calendar?: ShopCalendar },
 ): Promise<FeedTopic[]> {
-  const deltas = windowDeltas(events);
+  const deltas = windowDeltas(events, settings.calendar);
   if (deltas.length === 0) return [];
   // Sorted by the statement itself (ORDER BY), so every transaction locks in the same order.
   const orders = deltas.flatMap((d) => [...d.orderIds].map((orderId) => ({ d, orderId })));
@@ -83,11 +99,13 @@ export async function applySalesWindows(
      ), counted AS (
        SELECT size, window_start, currency, count(*) AS n FROM new_orders GROUP BY 1, 2, 3
      ), batch AS (
-       SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[])
-         AS b(size, window_start, currency, revenue_minor, units, loose_orders)
+       SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],
+                            $11::timestamptz[], $12::text[])
+         AS b(size, window_start, currency, revenue_minor, units, loose_orders, window_end, local_start)
      )
-     INSERT INTO sales_windows AS w (size, window_start, currency, revenue_minor, units, orders)
-     SELECT b.size, b.window_start, b.currency, b.revenue_minor, b.units, b.loose_orders + coalesce(c.n, 0)
+     INSERT INTO sales_windows AS w (size, window_start, currency, revenue_minor, units, orders, window_end, local_start)
+     SELECT b.size, b.window_start, b.currency, b.revenue_minor, b.units, b.loose_orders + coalesce(c.n, 0),
+            b.window_end, b.local_start
        FROM batch b LEFT JOIN counted c USING (size, window_start, currency)
       -- Every batch locks windows in this one order, so two batches cannot deadlock on them.
       ORDER BY b.size, b.window_start, b.currency
@@ -111,6 +129,8 @@ export async function applySalesWindows(
       orders.map((o) => o.d.start.toISOString()),
       orders.map((o) => o.d.currency),
       orders.map((o) => o.orderId),
+      deltas.map((d) => d.end.toISOString()),
+      deltas.map((d) => d.localStart),
     ],
   );
   await pruneWindowOrders(tx, settings.orderLatenessHours, PRUNE_AT_LEAST + 2 * orders.length);
@@ -132,11 +152,12 @@ export const PRUNE_AT_LEAST = 1000;
  * other transaction touches these rows. Returns how many rows went.
  */
 export async function pruneWindowOrders(tx: Tx, latenessHours: number, limit: number): Promise<number> {
-  // One range scan of the primary key (size, window_start, …) per size: cheap when nothing is due.
+  // A window's end is taken as its start plus the longest such window (a 25-hour DAY), so a
+  // shop's longer day keeps its orderIds long enough. One range scan of the primary key (size, window_start, …) per size: cheap when nothing is due.
   const due = SALES_WINDOW_SIZES.map(
     (size) =>
       `(SELECT ctid FROM sales_window_orders
-         WHERE size = '${size}' AND window_start < ${HORIZON} - interval '${WINDOW_MS[size]} milliseconds'
+         WHERE size = '${size}' AND window_start < ${HORIZON} - interval '${LONGEST_WINDOW_MS[size]} milliseconds'
          LIMIT $2)`,
   ).join(' UNION ALL ');
   const { rowCount } = await tx.query(`DELETE FROM sales_window_orders WHERE ctid = ANY (ARRAY(${due} LIMIT $2))`, [

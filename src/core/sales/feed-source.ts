@@ -4,10 +4,10 @@
 import { encodeCursor } from '../../feed/cursor.js';
 import { type FeedSource, positionOf } from '../../feed/feed.js';
 import type { SalesFilter, SalesWindow } from './types.js';
-import { type SalesWindowSize, windowEnd } from './window.js';
+import type { SalesWindowSize } from './window.js';
 
 export const SALES_WINDOW_COLUMNS = `t.size, t.window_start, t.currency, t.revenue_minor, t.orders, t.units,
-            t.revision, t.updated_at`;
+            t.revision, t.updated_at, t.window_end, t.local_start`;
 
 export function toSalesWindow(row: Record<string, unknown>): SalesWindow {
   const position = positionOf(row);
@@ -18,7 +18,9 @@ export function toSalesWindow(row: Record<string, unknown>): SalesWindow {
     cursor: encodeCursor(position),
     size,
     start,
-    end: windowEnd(size, start),
+    // Stored as computed on the shop's clock (a DAY may last 23 or 25 hours).
+    end: row.window_end as Date,
+    localStart: row.local_start as string,
     currency: row.currency as string,
     revenueMinor: BigInt(row.revenue_minor as string),
     orders: Number(row.orders),

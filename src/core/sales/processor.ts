@@ -2,16 +2,22 @@
 // in event time (aggregate.ts); a late purchase corrects its older window, which is published again.
 // The orderIds it remembers to count each order once are kept until the latest sale is
 // SALES_ORDER_LATENESS_HOURS past their window's end, then pruned in the same transactions.
+// HOUR and DAY windows follow the shop's clock (SHOP_TIME_ZONE; window.ts).
 import { activityLog, PURCHASES_ONLY } from '../activity/log.js';
 import { eventsOf, type Processor } from '../processing/runner.js';
 import { applySalesWindows } from './aggregate.js';
 import { salesFeed } from './feed-source.js';
+import { createShopCalendar } from './window.js';
 
-export function createSalesProcessor(settings: { orderLatenessHours: number }): Processor {
+export function createSalesProcessor(settings: { orderLatenessHours: number; shopTimeZone?: string }): Processor {
+  const options = {
+    orderLatenessHours: settings.orderLatenessHours,
+    calendar: createShopCalendar(settings.shopTimeZone),
+  };
   return {
     name: 'sales',
     feed: salesFeed.table,
     follows: [{ log: activityLog, where: PURCHASES_ONLY }],
-    apply: (tx, entries) => applySalesWindows(tx, eventsOf(entries, activityLog), settings),
+    apply: (tx, entries) => applySalesWindows(tx, eventsOf(entries, activityLog), options),
   };
 }

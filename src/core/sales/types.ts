@@ -15,6 +15,8 @@ export type SalesWindow = {
   size: SalesWindowSize;
   start: Date;
   end: Date;
+  /** The start on the shop's clock (SHOP_TIME_ZONE) with its offset: "2026-03-08T00:00:00-05:00". */
+  localStart: string;
   currency: string;
   revenueMinor: bigint;
   orders: number;
