@@ -365,10 +365,11 @@ describe('concurrency', () => {
     const sum = 12 + batches.flat().reduce((total, e) => total + e.delta, 0);
     expect(await levelsOf([p])).toEqual([expect.objectContaining({ quantity: sum })]);
 
-    // For one product, the events' seq order is the order they were applied in (a batch locks the
-    // product before storing its events). Replaying it through the pure rule gives the warnings.
+    // The processor applies the log in log order, (tx_id, seq): two appends in flight at once may
+    // take interleaved seq values, so seq alone is not that order. Replaying the log order through
+    // the pure rule gives the warnings.
     const { rows } = await pool.query(
-      'SELECT quantity, delta FROM inventory_events WHERE product_id = $1 ORDER BY seq',
+      'SELECT quantity, delta FROM inventory_events WHERE product_id = $1 ORDER BY tx_id, seq',
       [p],
     );
     const expected: Warning[] = [];
