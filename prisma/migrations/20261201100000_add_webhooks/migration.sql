@@ -25,7 +25,7 @@ CREATE TABLE "webhook_deliveries" (
     "status" TEXT NOT NULL DEFAULT 'PENDING',
     "attempts" INTEGER NOT NULL DEFAULT 0,
     "next_attempt_at" TIMESTAMPTZ(3),
-    "give_up_at" TIMESTAMPTZ(3) NOT NULL,
+    "give_up_at" TIMESTAMPTZ(3),
     "last_status_code" INTEGER,
     "last_error" TEXT,
     "last_attempt_at" TIMESTAMPTZ(3),
