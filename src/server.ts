@@ -193,6 +193,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
           processing: { ...config.processing, run: config.processing.run.filter((name) => !handedOff.has(name)) },
         },
         log: log.child({ part: 'recommendations' }),
+        webhookLog: log.child({ part: 'webhooks' }),
         onBatch,
         onRefused: (limit) => metrics.limitRefusals.inc({ limit }),
         onIngested: (stream, report) => {

@@ -53,11 +53,24 @@ export type CoreOptions = {
   onRefused?: (limit: string) => void;
   /** For what goes wrong in the background (processors, the list builder); silent without it. */
   log?: Logger;
+  /** For webhook deliveries; a child of `log` without it. */
+  webhookLog?: Logger;
 };
 
 export type Core = ReturnType<typeof createCore>;
 
-export function createCore({ db, feed, fanout, clock, config, onIngested, onBatch, onRefused, log }: CoreOptions) {
+export function createCore({
+  db,
+  feed,
+  fanout,
+  clock,
+  config,
+  onIngested,
+  onBatch,
+  onRefused,
+  log,
+  webhookLog,
+}: CoreOptions) {
   const writes = trackWrites();
   const reported = (stream: IngestStream) => (report: IngestReport) => {
     onIngested?.(stream, report);
@@ -119,7 +132,7 @@ export function createCore({ db, feed, fanout, clock, config, onIngested, onBatc
   const webhookWorker = createWebhookWorker({
     pool: db.pool,
     settings: config.webhooks,
-    log: background.child({ part: 'webhooks' }),
+    log: webhookLog ?? background.child({ part: 'webhooks' }),
   });
   const webhooks = createWebhookAdmin({
     pool: db.pool,

@@ -10,6 +10,7 @@
 // after an exponential backoff, or keeps the delivery as FAILED once its retry window has passed,
 // and counts one more failure in a row for the endpoint, which is disabled (with the reason) at
 // WEBHOOK_DISABLE_AFTER_FAILURES.
+import { AsyncResource } from 'node:async_hooks';
 import type pg from 'pg';
 import { Webhook } from 'standardwebhooks';
 import type { Config } from '../../config.js';
@@ -50,15 +51,20 @@ export function createWebhookWorker({ pool, settings, log }: WebhookWorkerOption
   let timer: NodeJS.Timeout | null = null;
   const inFlight = new Set<AbortController>();
 
+  // Rounds run in the context the worker was created in, not in that of whoever woke it (a
+  // request's id would otherwise end up on the delivery's log lines).
+  const run = AsyncResource.bind(() =>
+    loop().finally(() => {
+      running = null;
+    }),
+  );
   const wake = () => {
     if (stopped) return;
     if (running) {
       again = true;
       return;
     }
-    running = loop().finally(() => {
-      running = null;
-    });
+    running = run();
   };
 
   async function loop(): Promise<void> {
