@@ -1,5 +1,6 @@
 // Webhooks end to end: the real server, a real receiver (node:http), real PostgreSQL. Signatures
 // are checked with standardwebhooks' own Webhook.verify, as a receiver would.
+import pg from 'pg';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isInternalAddress } from '../../src/core/webhooks/destination.js';
@@ -320,5 +321,28 @@ describe('webhooks that fail for a whole retry window', () => {
       return d?.status === 'DELIVERED' ? d : undefined;
     }, 'the replayed delivery');
     expect(delivered.attempts).toBe(failed.attempts + 1);
+  });
+});
+
+describe('a graceful stop mid-delivery', () => {
+  it('gives the delivery back, due at once and not counted as a failed attempt', async () => {
+    const server = await startTestServer({ env: { WEBHOOKS_ALLOW_PRIVATE: 'true', WEBHOOK_TIMEOUT_MS: '60000' } });
+    const hooks = await receiver(() => 'hang');
+    await register(server, hooks.url);
+    await lowStock(server, 'wh-stop');
+    await hooks.until((rs) => rs.length >= 1);
+    await server.stop();
+    const db = new pg.Client({ connectionString: server.databaseUrl });
+    await db.connect();
+    try {
+      const { rows } = await db.query(
+        'SELECT status, attempts, last_error, next_attempt_at <= now() AS due FROM webhook_deliveries',
+      );
+      expect(rows).toEqual([{ status: 'PENDING', attempts: 0, last_error: null, due: true }]);
+      const { rows: endpoints } = await db.query('SELECT enabled, consecutive_failures FROM webhook_endpoints');
+      expect(endpoints).toEqual([{ enabled: true, consecutive_failures: 0 }]);
+    } finally {
+      await db.end();
+    }
   });
 });

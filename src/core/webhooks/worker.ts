@@ -200,8 +200,11 @@ export function createWebhookWorker({ pool, settings, log }: WebhookWorkerOption
         redirect: 'manual',
         signal: controller.signal,
       });
-      const text = await response.text();
-      if (response.status >= 200 && response.status < 300) return { ok: true, status: response.status };
+      if (response.status >= 200 && response.status < 300) {
+        await response.body?.cancel();
+        return { ok: true, status: response.status };
+      }
+      const text = await readStart(response, ERROR_TEXT_LIMIT);
       return {
         ok: false,
         status: response.status,
@@ -239,6 +242,21 @@ export function createWebhookWorker({ pool, settings, log }: WebhookWorkerOption
 }
 
 export type WebhookWorker = ReturnType<typeof createWebhookWorker>;
+
+/** The first `limit` characters of a body at most: a receiver's error page is not read whole. */
+async function readStart(response: Response, limit: number): Promise<string> {
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  while (text.length < limit) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+  }
+  await reader.cancel();
+  return text.slice(0, limit);
+}
 
 function describe(error: unknown): string {
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
