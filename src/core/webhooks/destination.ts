@@ -71,7 +71,9 @@ export async function checkDestination(raw: string, options: { allowPrivate: boo
     try {
       addresses = (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
     } catch {
-      throw new WebhookUrlRefused(`the host ${host} of url does not resolve`);
+      // Not resolvable now (not yet in DNS, or no DNS here): nothing internal to refuse. Each
+      // attempt checks again, and an attempt to a name that still does not resolve fails.
+      return url;
     }
   }
   const internal = addresses.find(isInternalAddress);
