@@ -346,3 +346,23 @@ describe('a graceful stop mid-delivery', () => {
     }
   });
 });
+
+describe('a receiver that hangs', () => {
+  it('holds one sending slot, not the others: deliveries to a healthy endpoint go on meanwhile', async () => {
+    const server = await startTestServer({
+      env: { WEBHOOKS_ALLOW_PRIVATE: 'true', WEBHOOK_TIMEOUT_MS: '60000', WEBHOOK_CONCURRENCY: '2' },
+    });
+    const stuck = await receiver((_request, count) => (count === 1 ? 'hang' : 200));
+    const healthy = await receiver();
+    await register(server, stuck.url);
+    await register(server, healthy.url);
+    await lowStock(server, 'wh-slot-0');
+    await stuck.until((rs) => rs.length >= 1);
+    for (const id of ['wh-slot-1', 'wh-slot-2', 'wh-slot-3']) await lowStock(server, id);
+    // Well before the stuck request's 60 s timeout, every item reached the healthy receiver.
+    const requests = await healthy.until((rs) => rs.length >= 4);
+    expect(
+      new Set(requests.map((r) => (JSON.parse(r.body) as { data: { productId: string } }).data.productId)),
+    ).toEqual(new Set(['wh-slot-0', 'wh-slot-1', 'wh-slot-2', 'wh-slot-3']));
+  });
+});

@@ -45,45 +45,63 @@ const LEASE_MARGIN_MS = 2000;
 const ERROR_TEXT_LIMIT = 500;
 
 export function createWebhookWorker({ pool, settings, log }: WebhookWorkerOptions) {
-  let running: Promise<void> | null = null;
+  let claiming: Promise<void> | null = null;
   let again = false;
   let stopped = true;
   let timer: NodeJS.Timeout | null = null;
   const inFlight = new Set<AbortController>();
+  /** Deliveries being sent: up to WEBHOOK_CONCURRENCY. A slot that frees is refilled at once,
+   * so one slow receiver holds one slot, not a whole round. */
+  const active = new Set<Promise<void>>();
 
-  // Rounds run in the context the worker was created in, not in that of whoever woke it (a
+  // Claims run in the context the worker was created in, not in that of whoever woke it (a
   // request's id would otherwise end up on the delivery's log lines).
   const run = AsyncResource.bind(() =>
-    loop().finally(() => {
-      running = null;
+    fill().finally(() => {
+      claiming = null;
     }),
   );
   const wake = () => {
     if (stopped) return;
-    if (running) {
+    if (claiming) {
       again = true;
       return;
     }
-    running = run();
+    claiming = run();
   };
 
-  async function loop(): Promise<void> {
+  /** Claims due deliveries for the free slots and starts sending them. */
+  async function fill(): Promise<void> {
     do {
       again = false;
+      const free = settings.concurrency - active.size;
+      if (free <= 0) return; // a delivery that ends wakes us
+      let claimed: Claimed[];
       try {
-        const claimed = await claim();
-        await Promise.all(claimed.map(deliver));
-        // A full claim: there may be more due now.
-        if (claimed.length === settings.concurrency) again = true;
+        claimed = await claim(free);
       } catch (error) {
-        // The database is away: the poll tries again; a claimed row's lease runs out meanwhile.
-        log.error({ err: error }, 'webhook delivery round failed; retrying at the next poll');
+        // The database is away: the poll tries again.
+        log.error({ err: error }, 'claiming webhook deliveries failed; retrying at the next poll');
         return;
       }
+      for (const delivery of claimed) {
+        const sending: Promise<void> = deliver(delivery)
+          .catch((error: unknown) => {
+            // Its outcome could not be stored: the lease runs out and it is sent again, same id.
+            log.error({ err: error, delivery: delivery.id }, 'storing a webhook delivery outcome failed');
+          })
+          .finally(() => {
+            active.delete(sending);
+            wake();
+          });
+        active.add(sending);
+      }
+      // A full claim: there may be more due now.
+      if (claimed.length === free) again = true;
     } while (again && !stopped);
   }
 
-  async function claim(): Promise<Claimed[]> {
+  async function claim(limit: number): Promise<Claimed[]> {
     const { rows } = await pool.query<Claimed>(
       `WITH due AS (
          SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
@@ -99,7 +117,7 @@ export function createWebhookWorker({ pool, settings, log }: WebhookWorkerOption
          FROM due, webhook_endpoints e
         WHERE d.id = due.id AND e.id = d.endpoint_id
       RETURNING d.id::text, d.webhook_id, d.payload::text AS body, d.attempts, e.id::text AS endpoint_id, e.url, e.secret`,
-      [settings.concurrency, settings.timeoutMs + LEASE_MARGIN_MS, settings.retryWindowMs],
+      [limit, settings.timeoutMs + LEASE_MARGIN_MS, settings.retryWindowMs],
     );
     return rows;
   }
@@ -179,6 +197,7 @@ export function createWebhookWorker({ pool, settings, log }: WebhookWorkerOption
     } catch (error) {
       return { ok: false, status: null, error: (error as Error).message };
     }
+    if (stopped) return { ok: 'abandoned' };
     const controller = new AbortController();
     inFlight.add(controller);
     const timeout = setTimeout(() => controller.abort(new Error('timeout')), settings.timeoutMs);
@@ -235,8 +254,9 @@ export function createWebhookWorker({ pool, settings, log }: WebhookWorkerOption
     async stop(): Promise<void> {
       stopped = true;
       if (timer) clearInterval(timer);
+      await claiming;
       for (const controller of inFlight) controller.abort(new Error('stopping'));
-      await running;
+      await Promise.all([...active]);
     },
   };
 }
