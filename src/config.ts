@@ -122,6 +122,23 @@ export type Config = Readonly<{
     /** A JSON allowlist { hash: document }: when set, only those documents run (admins excepted). */
     file: string | undefined;
   }>;
+  webhooks: Readonly<{
+    /** Deliver to loopback and private addresses too (development, tests); refused by default. */
+    allowPrivate: boolean;
+    /** One attempt's time limit (connect, send, answer). */
+    timeoutMs: number;
+    /** Backoff before the first retry; doubled each attempt, up to backoffMaxMs. */
+    backoffBaseMs: number;
+    backoffMaxMs: number;
+    /** A delivery is retried for this long after it was queued (or replayed), then kept as FAILED. */
+    retryWindowMs: number;
+    /** Failed attempts in a row after which an endpoint is disabled, with the reason stored. */
+    disableAfterFailures: number;
+    /** Deliveries one process sends at once. */
+    concurrency: number;
+    /** How often the delivery worker looks for due retries (new items also wake it). */
+    pollIntervalMs: number;
+  }>;
 }>;
 
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
@@ -271,6 +288,16 @@ export function loadConfig(env: Env = process.env): Config {
     introspection: read.bool('INTROSPECTION', !production),
     tracing: readTracing(read, problems),
     persistedOperations: { file: read.optional('PERSISTED_OPERATIONS_FILE') },
+    webhooks: {
+      allowPrivate: read.bool('WEBHOOKS_ALLOW_PRIVATE', false),
+      timeoutMs: read.int('WEBHOOK_TIMEOUT_MS', 10_000, { min: 100, max: 120_000 }),
+      backoffBaseMs: read.int('WEBHOOK_BACKOFF_BASE_MS', 5000, { min: 10, max: 3_600_000 }),
+      backoffMaxMs: read.int('WEBHOOK_BACKOFF_MAX_MS', 3_600_000, { min: 10, max: 86_400_000 }),
+      retryWindowMs: read.int('WEBHOOK_RETRY_WINDOW_MS', 86_400_000, { min: 0, max: 30 * 86_400_000 }),
+      disableAfterFailures: read.int('WEBHOOK_DISABLE_AFTER_FAILURES', 50, { min: 1, max: 100_000 }),
+      concurrency: read.int('WEBHOOK_CONCURRENCY', 8, { min: 1, max: 100 }),
+      pollIntervalMs: read.int('WEBHOOK_POLL_INTERVAL_MS', 1000, { min: 10 }),
+    },
   };
   if (config.limits.ingestBurst < config.ingest.maxBatchSize) {
     problems.push(

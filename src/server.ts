@@ -137,6 +137,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
           processing: { ...config.processing, run: config.processing.run.filter((name) => !handedOff.has(name)) },
         },
         log: log.child({ part: 'recommendations' }),
+        webhookLog: log.child({ part: 'webhooks' }),
         onBatch,
         onRefused: (limit) => metrics.limitRefusals.inc({ limit }),
         onIngested: (stream, report) => {
@@ -232,6 +233,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
       Object.assign(server, { url: `http://${host}:${port}/graphql`, wsUrl: `ws://${host}:${port}/graphql` });
       parts = running;
       await core.startProcessing({ buildLists: !handedOff.has('recommendations') });
+      core.startWebhooks();
       await background?.start();
       log.info(
         { url: server.url, database: db.embedded ? `embedded (${config.db.dataDir})` : 'DATABASE_URL' },

@@ -38,13 +38,15 @@ import { requireCurrency } from './sales/money.js';
 import { createSalesProcessor } from './sales/processor.js';
 import { readSalesWindows, type SalesQuery } from './sales/query.js';
 import type { SalesFilter } from './sales/types.js';
+import { createWebhookAdmin, type WebhookDeliveryStatus } from './webhooks/admin.js';
+import { createWebhookWorker } from './webhooks/worker.js';
 
 export type CoreOptions = {
   db: Db;
   feed: Feed;
   fanout: Fanout;
   clock: Clock;
-  config: Pick<Config, 'db' | 'ingest' | 'inventory' | 'sales' | 'recommendations' | 'processing'>;
+  config: Pick<Config, 'db' | 'ingest' | 'inventory' | 'sales' | 'recommendations' | 'processing' | 'webhooks'>;
   /** Told the outcome of every ingest batch, for metrics. */
   onIngested?: (stream: IngestStream, report: IngestReport) => void;
   /** Told after every batch a processor commits, for metrics. */
@@ -53,11 +55,24 @@ export type CoreOptions = {
   onRefused?: (limit: string) => void;
   /** For what goes wrong in the background (processors, the list builder); silent without it. */
   log?: Logger;
+  /** For webhook deliveries; a child of `log` without it. */
+  webhookLog?: Logger;
 };
 
 export type Core = ReturnType<typeof createCore>;
 
-export function createCore({ db, feed, fanout, clock, config, onIngested, onBatch, onRefused, log }: CoreOptions) {
+export function createCore({
+  db,
+  feed,
+  fanout,
+  clock,
+  config,
+  onIngested,
+  onBatch,
+  onRefused,
+  log,
+  webhookLog,
+}: CoreOptions) {
   const writes = trackWrites();
   const reported = (stream: IngestStream) => (report: IngestReport) => {
     onIngested?.(stream, report);
@@ -123,6 +138,18 @@ export function createCore({ db, feed, fanout, clock, config, onIngested, onBatc
     pollIntervalMs: config.processing.pollIntervalMs,
     log: background.child({ part: 'stock-levels' }),
   });
+  // Webhooks: deliveries are queued with the items (inventory/stock.ts); the worker sends them.
+  const webhookWorker = createWebhookWorker({
+    pool: db.pool,
+    settings: config.webhooks,
+    log: webhookLog ?? background.child({ part: 'webhooks' }),
+  });
+  const webhooks = createWebhookAdmin({
+    pool: db.pool,
+    allowPrivate: config.webhooks.allowPrivate,
+    onQueued: () => webhookWorker.wake(),
+  });
+  let stopWebhookWakeups: (() => void) | null = null;
 
   /** Stored, then (ack PROCESSED) applied by every processor that follows `log`. Runs inside
    * writes.run, so a graceful shutdown answers it before it stops the processors. */
@@ -198,6 +225,32 @@ export function createCore({ db, feed, fanout, clock, config, onIngested, onBatc
     deadLetters: (options: { stream?: IngestStream | null; first?: number | null; before?: string | null }) =>
       listDeadLetters(db.prisma, options),
 
+    registerWebhookEndpoint: (input: { url: string; kinds: readonly string[]; secret?: string | null }) =>
+      webhooks.register(input),
+
+    webhookEndpoints: () => webhooks.list(),
+
+    setWebhookEndpointEnabled: (id: string, enabled: boolean, reason?: string | null) =>
+      webhooks.setEnabled(id, enabled, reason),
+
+    deleteWebhookEndpoint: (id: string) => webhooks.remove(id),
+
+    webhookDeliveries: (options: {
+      endpointId?: string | null;
+      status?: WebhookDeliveryStatus | null;
+      first?: number | null;
+      before?: string | null;
+    }) => webhooks.deliveries(options),
+
+    replayWebhookDelivery: (id: string) => webhooks.replay(id),
+
+    /** Send queued webhook deliveries from this process (the server starts it; every server may). */
+    startWebhooks: () => {
+      // Woken when a batch wrote warnings (here, in the background worker or, with Redis, elsewhere).
+      stopWebhookWakeups = fanout.subscribe('inventory:warning', () => webhookWorker.wake());
+      webhookWorker.start();
+    },
+
     /** Follow the logs and keep stored lists up to date in the background (the server starts it).
      * Lists are built in every process (buildLists), except a server whose background worker
      * runs the recommendations: the worker builds them, next to the batches that queue them. */
@@ -229,6 +282,8 @@ export function createCore({ db, feed, fanout, clock, config, onIngested, onBatc
       await writes.drain();
       await processing.stop();
       await builder.stop();
+      stopWebhookWakeups?.();
+      await webhookWorker.stop();
     },
   };
 }

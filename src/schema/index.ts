@@ -9,5 +9,6 @@ import './admin.js';
 import './sales.js';
 import './summaries.js';
 import './recommendations.js';
+import './webhooks.js';
 
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -88,6 +88,23 @@ const TABLE: Record<string, Array<{ doc: string; allowed: Role[] }>> = {
       allowed: ['staff', 'admin', 'adminKey'],
     },
   ],
+  'Query.webhookEndpoints': [{ doc: '{ webhookEndpoints { id } }', allowed: ['admin', 'adminKey'] }],
+  'Query.webhookDeliveries': [{ doc: '{ webhookDeliveries { id } }', allowed: ['admin', 'adminKey'] }],
+  'Mutation.registerWebhookEndpoint': [
+    {
+      doc: 'mutation { registerWebhookEndpoint(url: "ftp://x", kinds: [STOCK_WARNING]) { secret } }',
+      allowed: ['admin', 'adminKey'],
+    },
+  ],
+  'Mutation.setWebhookEndpointEnabled': [
+    { doc: 'mutation { setWebhookEndpointEnabled(id: "x", enabled: true) { id } }', allowed: ['admin', 'adminKey'] },
+  ],
+  'Mutation.deleteWebhookEndpoint': [
+    { doc: 'mutation { deleteWebhookEndpoint(id: "x") }', allowed: ['admin', 'adminKey'] },
+  ],
+  'Mutation.replayWebhookDelivery': [
+    { doc: 'mutation { replayWebhookDelivery(id: "x") { id } }', allowed: ['admin', 'adminKey'] },
+  ],
   // Subscriptions get an invalid cursor or limit: once authorized they fail at once with BAD_USER_INPUT.
   'Subscription.userActivity': [
     {

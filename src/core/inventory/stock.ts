@@ -8,6 +8,8 @@
 // change left: no update is lost, and every crossing is seen by exactly one batch.
 import type { Tx } from '../../db/transaction.js';
 import { LimitExceeded } from '../errors.js';
+import { stockWarningWebhook } from '../webhooks/payloads.js';
+import { queueWebhookDeliveries } from '../webhooks/queue.js';
 import { crossing } from './crossing.js';
 import type { EventTime } from './event-time.js';
 import type { NewStockWarning, StockChange } from './types.js';
@@ -147,12 +149,20 @@ export async function writeStock(
   );
 
   if (warnings.length > 0) {
-    await tx.query(
+    const { rows } = await tx.query<{
+      seq: string;
+      product_id: string;
+      kind: NewStockWarning['kind'];
+      quantity: number;
+      threshold: number;
+      occurred_at: Date;
+    }>(
       `INSERT INTO stock_warnings (tx_id, product_id, kind, quantity, threshold, occurred_at)
        SELECT $1::bigint, u.product_id, u.kind, u.quantity, u.threshold, u.occurred_at
          FROM unnest($2::text[], $3::text[], $4::int[], $5::int[], $6::timestamptz[])
               WITH ORDINALITY AS u(product_id, kind, quantity, threshold, occurred_at, ord)
-        ORDER BY u.ord`,
+        ORDER BY u.ord
+       RETURNING seq, product_id, kind, quantity, threshold, occurred_at`,
       [
         txId,
         warnings.map((w) => w.productId),
@@ -161,6 +171,13 @@ export async function writeStock(
         warnings.map((w) => w.threshold),
         warnings.map((w) => w.occurredAt.toISOString()),
       ],
+    );
+    // Webhooks: queued in this same transaction (the processor's batch, or setStockThreshold),
+    // so a warning and its deliveries commit together.
+    await queueWebhookDeliveries(
+      tx,
+      'STOCK_WARNING',
+      rows.map((row) => stockWarningWebhook(row, BigInt(txId as string))),
     );
   }
 }
