@@ -67,7 +67,30 @@ export async function connectFromAnotherProcess(
   options: { host: string; port: number },
   as: 'me' | 'nobody' = 'me',
 ): Promise<ConnectResult> {
-  const script = `
+  // As nobody, only Node's own modules: a checkout may sit in a directory only its owner can
+  // read (a CI clone in a 0700 temporary directory), so nobody could not load the pg driver. The
+  // StartupMessage is written by hand, and the server's first answer tells: 'R' (authentication)
+  // means the connection was accepted.
+  const raw = `
+    const net = require('node:net');
+    const socket = net.connect(require('node:path').join(process.env.PG_HOST, '.s.PGSQL.' + process.env.PG_PORT));
+    const report = (result) => { console.log(JSON.stringify(result)); socket.destroy(); };
+    socket.on('connect', () => {
+      const params = Buffer.from('user\\0postgres\\0database\\0postgres\\0\\0', 'binary');
+      const message = Buffer.alloc(8 + params.length);
+      message.writeInt32BE(message.length, 0);
+      message.writeInt32BE(196608, 4);
+      params.copy(message, 8);
+      socket.write(message);
+    });
+    socket.once('data', (data) => report(data[0] === 0x52
+      ? { connected: true, user: 'postgres' }
+      : { connected: false, code: 'REFUSED', message: 'the server answered ' + String.fromCharCode(data[0]) }));
+    socket.on('error', (error) => report({ connected: false, code: String(error.code), message: error.message }));`;
+  const script =
+    as === 'nobody'
+      ? raw
+      : `
     const pg = require(${JSON.stringify(path.join(REPO, 'node_modules/pg'))});
     const client = new pg.Client({ host: process.env.PG_HOST, port: Number(process.env.PG_PORT),
       user: 'postgres', database: 'postgres', connectionTimeoutMillis: 10000 });
