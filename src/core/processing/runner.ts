@@ -102,6 +102,14 @@ export class ProcessingTimeout extends CoreError {
 const LOG_TOPICS: Record<LogName, FeedTopic> = { activity: 'activity:event', inventory: 'inventory:event' };
 /** A processor in a PostgreSQL session that stops answering (SIGSTOP) gives its lock up after this. */
 const IDLE_IN_BATCH_TIMEOUT = '30s';
+/**
+ * A processor that writes no feed commits without waiting for the WAL flush (about 3 ms a batch
+ * here): its rows are derived from the durable log, and a crash of PostgreSQL can only undo its
+ * last batches together with their checkpoint, which it then applies again. Anything that leaves
+ * the database from its rows goes through a later synchronous commit (the list builder), which
+ * flushes the WAL up to itself, and so these batches first. The logs and the feeds stay durable.
+ */
+const ASYNC_COMMIT = `, set_config('synchronous_commit', 'off', true)`;
 /** After a failed batch (the database is down), wait this long before trying again. */
 const RETRY_AFTER_ERROR_MS = 500;
 /** Lag is counted up to this many events (a bounded index scan); beyond it, this number is shown. */
@@ -283,7 +291,7 @@ class ProcessorLoop {
     // frozen owner keeps the lock, and the checkpoints (read in vain when another process owns it).
     const prelude = `SELECT pg_try_advisory_xact_lock(hashtextextended('processor:' || ${name}, 0)) AS owner,
               ${processor.feed ? markWritesOnly(processor.feed) : MARK_NO_FEED_WRITES},
-              set_config('idle_in_transaction_session_timeout', '${IDLE_IN_BATCH_TIMEOUT}', true);
+              set_config('idle_in_transaction_session_timeout', '${IDLE_IN_BATCH_TIMEOUT}', true)${processor.feed ? '' : ASYNC_COMMIT};
       ${CHECKPOINTS_SQL} WHERE processor = ${name}`;
     let range: BatchRange | null = null;
     const settled = (committed: boolean) => {

@@ -3,6 +3,7 @@
 // products, and only the first time the shopper looks at a product (viewed pairs) or carts or buys
 // it (bought pairs). So each shopper adds at most one count per pair and kind, a repeated browse
 // adds nothing, and a shopper with a long history costs what a shopper with N products costs.
+import type { Write } from '../../db/together.js';
 import type { Tx } from '../../db/transaction.js';
 import type { ActivityType } from '../activity/types.js';
 import type { PairKind, RecommendationSettings } from './types.js';
@@ -170,15 +171,15 @@ export async function readPriorSignals(tx: Tx, actions: readonly Action[], recen
 }
 
 /** The walk computed each row's new state under the shopper's lock, so it is written as is. */
-export async function writeSignals(tx: Tx, signals: readonly Signal[]): Promise<void> {
-  if (signals.length === 0) return;
-  await tx.query(
-    `INSERT INTO user_product_signals (user_id, product_id, weight, last_at, carted, purchased)
+export function signalsWrite(signals: readonly Signal[]): Write | null {
+  if (signals.length === 0) return null;
+  return {
+    text: `INSERT INTO user_product_signals (user_id, product_id, weight, last_at, carted, purchased)
      SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::timestamptz[], $5::bool[], $6::bool[])
      ON CONFLICT (user_id, product_id) DO UPDATE
        SET weight = EXCLUDED.weight, last_at = EXCLUDED.last_at,
            carted = EXCLUDED.carted, purchased = EXCLUDED.purchased`,
-    [
+    values: [
       signals.map((s) => s.userId),
       signals.map((s) => s.productId),
       signals.map((s) => s.weight),
@@ -186,5 +187,5 @@ export async function writeSignals(tx: Tx, signals: readonly Signal[]): Promise<
       signals.map((s) => s.carted),
       signals.map((s) => s.purchased),
     ],
-  );
+  };
 }

@@ -12,6 +12,7 @@
 // exact. Stored as JSON text, [[productId, score], ...] strongest first: PostgreSQL never looks
 // inside, and text costs a seventh of jsonb to write (measured: 4,000 rows of 64 partners).
 
+import type { Write } from '../../db/together.js';
 import type { Tx } from '../../db/transaction.js';
 import type { Queryable } from '../../feed/feed.js';
 import { compare, type PairIncrement } from './co-occurrence.js';
@@ -100,20 +101,20 @@ const SEPARATOR = '\x1e';
 export type SummaryKey = string;
 
 /**
- * Folds a batch's pair increments into the stored summaries: one read and one write of every
- * (product, kind) the batch touched. The caller holds the recommendations processor's lock (one
- * batch at a time), so no other writer changes these rows between the read and the write.
- * Rows found in `known` (summaries exactly as stored, see SummaryCache) are not read again.
- * Returns every summary it wrote.
+ * Folds a batch's pair increments into the stored summaries: one read of every (product, kind) the
+ * batch touched and not found in `known` (summaries exactly as stored, see SummaryCache), and the
+ * write of them all (returned, for the caller to send with its other writes). The caller holds
+ * the recommendations processor's lock (one batch at a time), so no other writer changes these
+ * rows between the read and the write. Returns every summary the write stores.
  */
 export async function addPairs(
   tx: Tx,
   pairs: readonly PairIncrement[],
   capacity: number,
   known?: SummaryCache,
-): Promise<Map<SummaryKey, PartnerSummary>> {
+): Promise<{ written: Map<SummaryKey, PartnerSummary>; write: Write | null }> {
   const written = new Map<SummaryKey, PartnerSummary>();
-  if (pairs.length === 0) return written;
+  if (pairs.length === 0) return { written, write: null };
   const byRow = new Map<string, { productId: string; kind: PairKind; increments: Map<string, number> }>();
   for (const pair of pairs) {
     const key = `${pair.productA}\u0000${pair.kind}`;
@@ -150,13 +151,15 @@ export async function addPairs(
   }
   // The summaries travel as ONE text, split by PostgreSQL: as a text[] each 2 KB of JSON would be
   // quoted and escaped element by element by pg (measured: a fifth of the processor's CPU).
-  await tx.query(
-    `INSERT INTO product_partners (product_id, kind, partners)
-     SELECT * FROM unnest($1::text[], $2::text[], string_to_array($3::text, E'\\x1e'))
-     ON CONFLICT (product_id, kind) DO UPDATE SET partners = EXCLUDED.partners`,
-    [rows.map((r) => r.productId), rows.map((r) => r.kind), summaries],
-  );
-  return written;
+  return {
+    written,
+    write: {
+      text: `INSERT INTO product_partners (product_id, kind, partners)
+       SELECT * FROM unnest($1::text[], $2::text[], string_to_array($3::text, E'\\x1e'))
+       ON CONFLICT (product_id, kind) DO UPDATE SET partners = EXCLUDED.partners`,
+      values: [rows.map((r) => r.productId), rows.map((r) => r.kind), summaries],
+    },
+  };
 }
 
 /**

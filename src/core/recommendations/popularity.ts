@@ -1,7 +1,7 @@
 // "Popular right now": weighted actions per product and hour of event time, summed over the last
 // `popularWindowHours` hourly buckets (the current one included). Buckets are UTC hours computed
 // here, not with date_trunc, so that no session time zone can move them.
-import type { Tx } from '../../db/transaction.js';
+import type { Write } from '../../db/together.js';
 import type { Queryable } from '../../feed/feed.js';
 import { type Action, compare, weightOf } from './co-occurrence.js';
 import type { PopularProduct } from './rank.js';
@@ -18,11 +18,8 @@ export function windowStart(now: Date, hours: number): Date {
   return new Date(bucketOf(now).getTime() - (hours - 1) * HOUR_MS);
 }
 
-export async function addPopularity(
-  tx: Tx,
-  actions: readonly Action[],
-  weights: RecommendationSettings['weights'],
-): Promise<void> {
+/** Adds the batch's weighted actions to their products' hourly buckets. */
+export function popularityWrite(actions: readonly Action[], weights: RecommendationSettings['weights']): Write | null {
   const sums = new Map<string, { productId: string; bucket: Date; score: number }>();
   for (const action of actions) {
     const weight = weightOf(action.type, weights);
@@ -33,17 +30,17 @@ export async function addPopularity(
     if (sum) sum.score += weight;
     else sums.set(key, { productId: action.productId, bucket, score: weight });
   }
-  if (sums.size === 0) return;
+  if (sums.size === 0) return null;
   // A fixed order: concurrent batches lock hot rows in the same order, so they do not deadlock.
   const rows = [...sums.values()].sort(
     (a, b) => compare(a.productId, b.productId) || a.bucket.getTime() - b.bucket.getTime(),
   );
-  await tx.query(
-    `INSERT INTO product_popularity (product_id, bucket_start, score)
+  return {
+    text: `INSERT INTO product_popularity (product_id, bucket_start, score)
      SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::float8[])
      ON CONFLICT (product_id, bucket_start) DO UPDATE SET score = product_popularity.score + EXCLUDED.score`,
-    [rows.map((r) => r.productId), rows.map((r) => r.bucket.toISOString()), rows.map((r) => r.score)],
-  );
+    values: [rows.map((r) => r.productId), rows.map((r) => r.bucket.toISOString()), rows.map((r) => r.score)],
+  };
 }
 
 /**

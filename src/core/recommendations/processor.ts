@@ -3,14 +3,15 @@
 // queue the shoppers the batch touched for a list rebuild. The lists themselves are built after
 // COMMIT by the builder (builder.ts), so a batch never pays for reading and ranking them.
 // A fixed number of set-based statements per batch.
+import { type Write, writeTogether } from '../../db/together.js';
 import type { Tx } from '../../db/transaction.js';
 import type { FeedTopic } from '../../feed/topics.js';
 import { activityLog } from '../activity/log.js';
 import type { InsertedActivityEvent } from '../activity/record.js';
 import { eventsOf, type Processor } from '../processing/runner.js';
-import { compare, learnFromActions, readPriorSignals, writeSignals } from './co-occurrence.js';
+import { compare, learnFromActions, readPriorSignals, signalsWrite } from './co-occurrence.js';
 import { addPairs, partnerCapacity, SummaryCache } from './partners.js';
-import { addPopularity } from './popularity.js';
+import { popularityWrite } from './popularity.js';
 import type { RecommendationSettings } from './types.js';
 
 /**
@@ -50,12 +51,16 @@ export function learnFromBatch(settings: RecommendationSettings) {
     // one recommendations batch at a time (its processor lock), so no other batch interleaves.
     const prior = await readPriorSignals(tx, events, settings.recentProducts);
     const learned = learnFromActions(prior, events, settings);
-    await writeSignals(tx, learned.signals);
-    const written = await addPairs(tx, learned.pairs, capacity, cached?.cache);
-    cached?.cache.stage(cached.from, written);
-    await addPopularity(tx, events, settings.weights);
-    // Committed together with the signals: a builder that sees the row also sees what it asks for.
-    await queueRebuilds(tx, users);
+    const partners = await addPairs(tx, learned.pairs, capacity, cached?.cache);
+    cached?.cache.stage(cached.from, partners.written);
+    // The batch's writes in one round trip. The rebuilds are committed with the signals: a
+    // builder that sees a queued shopper also sees what it asks for.
+    await writeTogether(tx, [
+      signalsWrite(learned.signals),
+      partners.write,
+      popularityWrite(events, settings.weights),
+      rebuildsWrite(users),
+    ]);
     // Published after COMMIT by the runner: wakes the builders, here and in other processes.
     return ['recommendations:rebuild'];
   };
@@ -63,6 +68,10 @@ export function learnFromBatch(settings: RecommendationSettings) {
 
 /** Queues shoppers whose lists must be rebuilt (the builder's outbox; no unique key, never waits). */
 export async function queueRebuilds(tx: Tx, userIds: readonly string[]): Promise<void> {
-  if (userIds.length === 0) return;
-  await tx.query('INSERT INTO recommendation_rebuilds (user_id) SELECT unnest($1::text[])', [userIds]);
+  await writeTogether(tx, [rebuildsWrite(userIds)]);
+}
+
+function rebuildsWrite(userIds: readonly string[]): Write | null {
+  if (userIds.length === 0) return null;
+  return { text: 'INSERT INTO recommendation_rebuilds (user_id) SELECT unnest($1::text[])', values: [userIds] };
 }
