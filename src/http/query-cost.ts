@@ -22,10 +22,12 @@ import {
   getVariableValues,
   isCompositeType,
   isInterfaceType,
+  isLeafType,
   isListType,
   isObjectType,
   Kind,
   type SelectionSetNode,
+  typeFromAST,
 } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import { MAX_PAGE_SIZE } from '../core/paging.js';
@@ -44,7 +46,13 @@ export function operationCost({ schema, document, operationName, variableValues 
   const operation = getOperationAST(document, operationName);
   const root = operation && schema.getRootType(operation.operation);
   if (!operation || !root) return 0;
-  const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variableValues ?? {});
+  // Only the variables a page size can come from: coercing an ingest batch's 500 input objects
+  // here too would double the cost of the coercion that execution does anyway.
+  const scalars = (operation.variableDefinitions ?? []).filter((definition) => {
+    const type = typeFromAST(schema, definition.type);
+    return type !== undefined && isLeafType(getNullableType(type));
+  });
+  const coerced = getVariableValues(schema, scalars, variableValues ?? {});
   if (coerced.errors) return null;
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const definition of document.definitions) {
