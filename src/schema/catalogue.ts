@@ -18,7 +18,8 @@ export const Product = builder.objectRef<ProductShape>('Product').implement({
       type: 'Money',
       nullable: true,
       description: 'In `currency`; null when the latest entry has none.',
-      resolve: (p) => (p.listPriceMinor === null || p.currency === null ? null : formatMoney(p.listPriceMinor, p.currency)),
+      resolve: (p) =>
+        p.listPriceMinor === null || p.currency === null ? null : formatMoney(p.listPriceMinor, p.currency),
     }),
     currency: t.exposeString('currency', { nullable: true }),
     occurredAt: t.field({
@@ -97,7 +98,7 @@ builder.mutationField('recordProducts', (t) =>
   t.field({
     type: IngestReport,
     description:
-      "Validates a batch of catalogue entries and appends the valid ones to the catalogue log in one transaction; answers at commit (ack STORED) or once the catalogue reflects them (ack PROCESSED, the default). For each product the entry latest in event time wins (occurredAt, then arrival): an older entry arriving late changes nothing. Rejected entries are reported by index and kept as dead letters.",
+      'Validates a batch of catalogue entries and appends the valid ones to the catalogue log in one transaction; answers at commit (ack STORED) or once the catalogue reflects them (ack PROCESSED, the default). For each product the entry latest in event time wins (occurredAt, then arrival): an older entry arriving late changes nothing. Rejected entries are reported by index and kept as dead letters.',
     args: {
       events: t.arg({ type: [ProductEventInput], required: true }),
       ack: t.arg({

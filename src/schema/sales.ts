@@ -1,9 +1,9 @@
 // Sales windows: revenue, orders and units per tumbling window and currency; query and live.
 
+import { checkCategory } from '../core/catalogue/read.js';
 import { formatMoney } from '../core/sales/money.js';
 import type { SalesWindow as SalesWindowShape } from '../core/sales/types.js';
 import { SALES_WINDOW_SIZES } from '../core/sales/window.js';
-import { checkCategory } from '../core/catalogue/read.js';
 import { builder } from './builder.js';
 import { CategorySales, loadCategorySales } from './catalogue.js';
 

@@ -73,7 +73,8 @@ builder.queryField('topProducts', (t) =>
         description: 'For REVENUE: only purchases in this ISO 4217 currency; default from configuration.',
       }),
       category: t.arg.string({
-        description: 'Only products in this catalogue category (exact match; products the catalogue does not know are left out).',
+        description:
+          'Only products in this catalogue category (exact match; products the catalogue does not know are left out).',
       }),
     },
     resolve: (_root, args, { core }) => core.topProducts(args),

@@ -107,7 +107,16 @@ export async function readTopProducts(
   // A product is listed when it has at least one event of the type (a free purchase still counts).
   const rollupWhere = revenue ? 'currency = $8' : `${rollup} > 0`;
   const eventWhere = revenue ? 'AND currency = $8' : '';
-  const params: unknown[] = [type, from, wholeFrom, wholeTo, to, limit, ACTIVITY_SUMMARIES, ...(revenue ? [currency] : [])];
+  const params: unknown[] = [
+    type,
+    from,
+    wholeFrom,
+    wholeTo,
+    to,
+    limit,
+    ACTIVITY_SUMMARIES,
+    ...(revenue ? [currency] : []),
+  ];
   // Only the products the catalogue has in this category (issue 16).
   if (query.category != null) params.push(checkCategory(query.category));
   const categoryWhere = query.category != null ? `WHERE ${inCategory('v.product_id', params.length)}` : '';

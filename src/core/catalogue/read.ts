@@ -4,8 +4,8 @@ import type { Queryable } from '../../feed/feed.js';
 import { InvalidInput } from '../errors.js';
 import { checkPageSize } from '../paging.js';
 import { formatMoney } from '../sales/money.js';
-import { MAX_CATEGORY_LENGTH } from './validate.js';
 import type { Product } from './types.js';
+import { MAX_CATEGORY_LENGTH } from './validate.js';
 
 /** Most product ids one query may name (as stockLevels). */
 const MAX_PRODUCT_IDS = 1000;

@@ -1,7 +1,7 @@
 // Pure validation of catalogue entries: one incoming entry → a normalised event or a rejection
 // that says what was wrong and where. Needs neither database nor clock.
 import { isCurrencyCode } from '../../config.js';
-import { isId, readOccurredAt, rejectForbiddenText, rejecter, type Validated } from '../ingest/validate.js';
+import { isId, readOccurredAt, rejecter, rejectForbiddenText, type Validated } from '../ingest/validate.js';
 import { parseMoney } from '../sales/money.js';
 import type { NewProductEvent, ProductEventInput } from './types.js';
 

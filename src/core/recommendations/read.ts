@@ -40,13 +40,7 @@ export async function readRecommendations(
   const { rows } = await reader.db.query('SELECT items, updated_at FROM recommendation_lists WHERE user_id = $1', [
     userId,
   ]);
-  return current(
-    reader,
-    userId,
-    size,
-    rows[0] ? { items: rows[0].items, updatedAt: rows[0].updated_at } : null,
-    only,
-  );
+  return current(reader, userId, size, rows[0] ? { items: rows[0].items, updatedAt: rows[0].updated_at } : null, only);
 }
 
 /**
