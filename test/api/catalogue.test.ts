@@ -3,6 +3,7 @@
 // product, and the category filters (topProducts, stockLevels, recommendations, sales by category).
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runSimulation } from '../../src/cli/simulate.js';
 import { gql } from '../helpers/clients.js';
 import { disposeAll, startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -415,6 +416,36 @@ describe('category filters', () => {
     );
     expect(day.sales).toEqual([
       { currency: 'USD', revenue: '2109.50', byCategory: [{ revenue: '2109.47', units: 5 }] },
+    ]);
+  });
+});
+
+describe('the simulator', () => {
+  it('sends a catalogue entry for every product first, so the demo shows names', async () => {
+    const summary = await runSimulation({
+      url: server.url,
+      rate: 10,
+      durationSeconds: 0,
+      shoppers: 5,
+      products: 20,
+      seed: 3,
+    });
+    expect(summary.problems).toEqual([]);
+    const products = (
+      await query(
+        'query { products(productIds: ["p-1", "p-9", "p-20"]) { productId name category listPrice currency } }',
+      )
+    ).products as Product[];
+    expect(products).toEqual([
+      {
+        productId: 'p-1',
+        name: 'Classic Mug',
+        category: 'Kitchen',
+        listPrice: expect.stringMatching(/^\d+\.\d\d$/),
+        currency: 'USD',
+      },
+      { productId: 'p-20', name: 'Compact Puzzle', category: 'Toys', listPrice: expect.any(String), currency: 'USD' },
+      { productId: 'p-9', name: 'Blue Mug', category: 'Kitchen', listPrice: expect.any(String), currency: 'USD' },
     ]);
   });
 });
