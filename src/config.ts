@@ -155,7 +155,7 @@ type Env = Record<string, string | undefined>;
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /** The stream processors (src/core/processing/): names of their checkpoints and of PROCESSORS. */
-export const PROCESSOR_NAMES = ['inventory', 'sales', 'recommendations', 'activity-summaries'] as const;
+export const PROCESSOR_NAMES = ['inventory', 'sales', 'recommendations', 'activity-summaries', 'catalogue'] as const;
 export type ProcessorName = (typeof PROCESSOR_NAMES)[number];
 /**
  * With DATABASE_URL, the processors whose batches cost the most CPU (the co-occurrence walk and

@@ -27,6 +27,16 @@ export type ActivityInput = {
 
 export type InventoryInput = { eventId: string; productId: string; quantity?: number; delta?: number };
 
+/** A catalogue entry, as recordProducts takes it. */
+export type ProductInput = {
+  eventId: string;
+  productId: string;
+  name: string;
+  category: string;
+  listPrice?: string;
+  currency?: string;
+};
+
 export type ShopOptions = {
   shoppers: number;
   products: number;
@@ -55,6 +65,27 @@ type Currency = { code: string; digits: number; perUsd: number };
 type Session = { shopper: Shopper; steps: number; cart: Map<string, number> };
 
 const CATEGORIES = 8;
+/** The catalogue's names of the categories and products (the same in every run, whatever the seed). */
+const CATEGORY_NAMES = ['Kitchen', 'Books', 'Garden', 'Toys', 'Apparel', 'Electronics', 'Beauty', 'Sports'];
+const PRODUCT_NOUNS = [
+  ['Mug', 'Kettle', 'Pan', 'Knife'],
+  ['Novel', 'Cookbook', 'Atlas', 'Notebook'],
+  ['Trowel', 'Planter', 'Hose', 'Seed Kit'],
+  ['Puzzle', 'Robot', 'Kite', 'Board Game'],
+  ['T-Shirt', 'Hoodie', 'Scarf', 'Sneakers'],
+  ['Headphones', 'Charger', 'Speaker', 'Keyboard'],
+  ['Soap', 'Lip Balm', 'Face Cream', 'Shampoo'],
+  ['Yoga Mat', 'Water Bottle', 'Football', 'Racket'],
+];
+const ADJECTIVES = ['Classic', 'Blue', 'Compact', 'Deluxe', 'Eco', 'Golden', 'Mini', 'Pro', 'Rustic', 'Smart'];
+
+/** Product `index` (0-based) of `category`'s name: distinct for the first 40 of each category. */
+function productName(category: number, index: number): string {
+  const nouns = PRODUCT_NOUNS[category] as string[];
+  const name = `${ADJECTIVES[index % ADJECTIVES.length]} ${nouns[Math.floor(index / ADJECTIVES.length) % nouns.length]}`;
+  const round = Math.floor(index / (ADJECTIVES.length * nouns.length));
+  return round === 0 ? name : `${name} ${round + 1}`;
+}
 const CURRENCIES: Array<Currency & { share: number }> = [
   { code: 'USD', digits: 2, perUsd: 1, share: 0.7 },
   { code: 'EUR', digits: 2, perUsd: 0.92, share: 0.18 },
@@ -174,6 +205,17 @@ export function createShop(options: ShopOptions) {
     runId,
     products: products as readonly Product[],
     shoppers: shoppers as readonly Shopper[],
+    /** A catalogue entry for every product (name, category, list price in USD): send them first. */
+    catalogue(): ProductInput[] {
+      return products.map((p, i) => ({
+        eventId: nextId('c'),
+        productId: p.id,
+        name: productName(p.category, Math.floor(i / CATEGORIES)),
+        category: CATEGORY_NAMES[p.category] as string,
+        listPrice: formatMinor(p.minorPrice, 2),
+        currency: 'USD',
+      }));
+    },
     /** Absolute stock levels of every product: send them first. */
     openingStock(): InventoryInput[] {
       return products.map((p) => ({ eventId: nextId('i'), productId: p.id, quantity: p.stock }));
@@ -269,6 +311,10 @@ const RECORD_ACTIVITY = `mutation Simulate($events: [ActivityEventInput!]!) {
 const RECORD_INVENTORY = `mutation SimulateInventory($events: [InventoryEventInput!]!) {
   recordInventory(events: $events) { accepted duplicates errors { index code message } }
 }`;
+const RECORD_PRODUCTS = `mutation SimulateCatalogue($events: [ProductEventInput!]!) {
+  recordProducts(events: $events) { accepted duplicates errors { index code message } }
+}`;
+const RECORDS = { activity: RECORD_ACTIVITY, inventory: RECORD_INVENTORY, catalogue: RECORD_PRODUCTS };
 
 type Report = { accepted: number; duplicates: number; errors: Array<{ index: number; code: string; message: string }> };
 
@@ -344,10 +390,10 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     }
   };
 
-  const send = (stream: 'activity' | 'inventory', events: Array<ActivityInput | InventoryInput>) => {
+  const send = (stream: keyof typeof RECORDS, events: Array<ActivityInput | InventoryInput | ProductInput>) => {
     if (events.length === 0) return;
     totals.sent += events.length;
-    const request = post(stream === 'activity' ? RECORD_ACTIVITY : RECORD_INVENTORY, events)
+    const request = post(RECORDS[stream], events)
       .then((report) => {
         totals.accepted += report.accepted;
         totals.duplicates += report.duplicates;
@@ -386,6 +432,9 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   let due = 0;
   let lastReport = started;
   let sentAtLastReport = 0;
+  // The catalogue first, so that names show from the first event on.
+  const entries = shop.catalogue();
+  for (let i = 0; i < entries.length; i += batchSize) send('catalogue', entries.slice(i, i + batchSize));
   const opening = shop.openingStock();
   for (let i = 0; i < opening.length; i += batchSize) send('inventory', opening.slice(i, i + batchSize));
   await Promise.all(inFlight);
@@ -513,8 +562,9 @@ export const SIMULATE_OPTIONS = `Options:
 const HELP = `
 ${USAGE}
 
-Drives a running server with a simulated shop through its public mutations: shoppers browse,
-cart and buy, a warehouse restocks, a few events arrive late or twice. Prints progress on stderr
+Drives a running server with a simulated shop through its public mutations: the catalogue (names,
+categories, list prices) first, then shoppers browse, cart and buy, a warehouse restocks, a few
+events arrive late or twice. Prints progress on stderr
 and a summary at the end; Ctrl-C stops early.
 
 ${SIMULATE_OPTIONS}

@@ -13,6 +13,17 @@ import { createActivitySummariesProcessor } from './activity/processor.js';
 import { activityAppender } from './activity/record.js';
 import { type ProductMetric, readFunnel, readTopProducts, type TimeRange } from './activity/summaries.js';
 import type { ActivityEventInput, ActivityFilter } from './activity/types.js';
+import { createCatalogueProcessor } from './catalogue/processor.js';
+import {
+  type CategorySalesWindow,
+  listProducts,
+  type ProductQuery,
+  readCategorySales,
+  readProducts,
+} from './catalogue/read.js';
+import { catalogueAppender } from './catalogue/record.js';
+import type { ProductEventInput } from './catalogue/types.js';
+import { validateProductEvent } from './catalogue/validate.js';
 import type { Clock } from './clock.js';
 import { Unavailable } from './errors.js';
 import { type IngestStream, listDeadLetters } from './ingest/dead-letters.js';
@@ -108,6 +119,15 @@ export function createCore({
     validate: (input: InventoryEventInput, index, now) => validateInventoryEvent(input, index, { now }),
     appender: inventoryAppender,
   });
+  const ingestProducts = createLogIngest({
+    pool: db.pool,
+    fanout,
+    clock,
+    maxBatchSize: config.ingest.maxBatchSize,
+    validate: (input: ProductEventInput, index, now) =>
+      validateProductEvent(input, index, { defaultCurrency: config.ingest.defaultCurrency, now }),
+    appender: catalogueAppender,
+  });
   const processing = createProcessing({
     pool: db.pool,
     fanout,
@@ -118,6 +138,7 @@ export function createCore({
       createSalesProcessor(config.sales),
       createRecommendationsProcessor(config.recommendations),
       createActivitySummariesProcessor(),
+      createCatalogueProcessor(),
     ],
     onBatch,
   });
@@ -216,11 +237,27 @@ export function createCore({
       return feed.follow(stockWarningFeed, { filter, after: after ? decodeCursor(after) : null });
     },
 
-    recommendations: (userId: string, limit?: number | null) =>
-      readRecommendations({ ...lists, db: reads }, userId, limit),
+    recommendations: (userId: string, limit?: number | null, category?: string | null) =>
+      readRecommendations({ ...lists, db: reads }, userId, limit, category),
 
     /** The shopper's list now, then each time it changes (conflated; an unchanged list is not re-sent). */
     followRecommendations: (userId: string, limit?: number | null) => followRecommendations(lists, feed, userId, limit),
+
+    /** Appends catalogue entries to the log; the latest entry per product in event time wins. */
+    ingestProducts: (events: readonly ProductEventInput[], ack: IngestAck = 'PROCESSED') =>
+      writes.run(() =>
+        ingestProducts(events)
+          .then(reported('catalogue'))
+          .then((report) => acknowledged('catalogue', report, ack)),
+      ),
+
+    /** The catalogue's entries for these products, in one query (absent: unknown to the catalogue). */
+    productsById: (productIds: readonly string[]) => readProducts(reads, productIds),
+
+    products: (query: ProductQuery) => listProducts(reads, query),
+
+    /** Each window's revenue per category, in one query for all of them. */
+    categorySales: (windows: readonly CategorySalesWindow[]) => readCategorySales(reads, windows),
 
     deadLetters: (options: { stream?: IngestStream | null; first?: number | null; before?: string | null }) =>
       listDeadLetters(db.prisma, options),

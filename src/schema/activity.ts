@@ -4,6 +4,7 @@ import type { ActivityFeedItem } from '../core/activity/feed-source.js';
 import { ACTIVITY_TYPES, type ActivityType } from '../core/activity/types.js';
 import { formatMoney } from '../core/sales/money.js';
 import { builder } from './builder.js';
+import { loadProduct, PRODUCT_FIELD_DESCRIPTION, Product } from './catalogue.js';
 import { IngestAck, IngestReport } from './ingest.js';
 import { connectionOf } from './pagination.js';
 
@@ -18,6 +19,12 @@ export const ActivityEvent = builder.objectRef<ActivityFeedItem>('ActivityEvent'
     userId: t.exposeID('userId'),
     type: t.field({ type: ActivityTypeEnum, resolve: (event) => event.type }),
     productId: t.exposeID('productId'),
+    product: t.field({
+      type: Product,
+      nullable: true,
+      description: PRODUCT_FIELD_DESCRIPTION,
+      resolve: (event, _args, context) => loadProduct(context, event.productId),
+    }),
     quantity: t.exposeInt('quantity'),
     unitPrice: t.field({
       type: 'Money',

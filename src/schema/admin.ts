@@ -3,7 +3,7 @@ import type { DeadLetter as DeadLetterShape } from '../core/ingest/dead-letters.
 import type { ProcessorLag as CoreProcessorLag } from '../core/processing/runner.js';
 import { builder } from './builder.js';
 
-const IngestStreamEnum = builder.enumType('IngestStream', { values: ['activity', 'inventory'] as const });
+const IngestStreamEnum = builder.enumType('IngestStream', { values: ['activity', 'inventory', 'catalogue'] as const });
 
 const DeadLetter = builder.objectRef<DeadLetterShape>('DeadLetter').implement({
   description: 'A rejected event, kept as it arrived, with the reason.',
@@ -37,9 +37,9 @@ const ProcessorLag = builder.objectRef<CoreProcessorLag>('ProcessorLag').impleme
   description: 'How far one processor is behind the head of one log it follows.',
   fields: (t) => ({
     processor: t.exposeString('processor', {
-      description: 'inventory, sales, recommendations or activity-summaries.',
+      description: 'inventory, sales, recommendations, activity-summaries or catalogue.',
     }),
-    log: t.exposeString('log', { description: 'activity or inventory.' }),
+    log: t.exposeString('log', { description: 'activity, inventory or catalogue.' }),
     events: t.exposeInt('events', {
       description: 'Events of the log it has not applied yet (counted up to 100,000).',
     }),

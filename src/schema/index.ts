@@ -3,6 +3,7 @@ import { lexicographicSortSchema } from 'graphql';
 import { builder } from './builder.js';
 import './scalars.js';
 import './ingest.js';
+import './catalogue.js';
 import './activity.js';
 import './inventory.js';
 import './admin.js';

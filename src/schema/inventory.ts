@@ -8,6 +8,7 @@ import {
   type StockWarningKind,
 } from '../core/inventory/types.js';
 import { builder } from './builder.js';
+import { loadProduct, PRODUCT_FIELD_DESCRIPTION, Product } from './catalogue.js';
 import { IngestAck, IngestReport } from './ingest.js';
 import { connectionOf } from './pagination.js';
 
@@ -28,6 +29,12 @@ const StockLevel = builder.objectRef<StockLevelShape>('StockLevel').implement({
         'False until a level or an adjustment was recorded for the product (only setStockThreshold shows such a product).',
     }),
     updatedAt: t.field({ type: 'DateTime', resolve: (level) => level.updatedAt }),
+    product: t.field({
+      type: Product,
+      nullable: true,
+      description: PRODUCT_FIELD_DESCRIPTION,
+      resolve: (level, _args, context) => loadProduct(context, level.productId),
+    }),
   }),
 });
 
@@ -38,6 +45,12 @@ const StockWarning = builder.objectRef<StockWarningFeedItem>('StockWarning').imp
       description: 'Opaque; pass it as `after` to resume a subscription or page a query.',
     }),
     productId: t.exposeID('productId'),
+    product: t.field({
+      type: Product,
+      nullable: true,
+      description: PRODUCT_FIELD_DESCRIPTION,
+      resolve: (warning, _args, context) => loadProduct(context, warning.productId),
+    }),
     kind: t.field({ type: StockWarningKindEnum, resolve: (warning) => warning.kind }),
     quantity: t.exposeInt('quantity', { description: 'Stock level right after the change that caused the warning.' }),
     threshold: t.exposeInt('threshold', { description: 'The threshold in force after that change.' }),
@@ -106,6 +119,7 @@ builder.queryField('stockLevels', (t) =>
     args: {
       productIds: t.arg.idList({ description: 'At most 1000.' }),
       belowThreshold: t.arg.boolean(),
+      category: t.arg.string({ description: 'Only products in this catalogue category (exact match).' }),
       first: t.arg.int(),
       after: t.arg.id(),
     },
@@ -156,6 +170,12 @@ const StockMovement = builder.objectRef<StockMovementShape>('StockMovement').imp
   fields: (t) => ({
     cursor: t.exposeString('cursor', { description: 'Opaque; pass it as `after` for the movements after this one.' }),
     productId: t.exposeID('productId'),
+    product: t.field({
+      type: Product,
+      nullable: true,
+      description: PRODUCT_FIELD_DESCRIPTION,
+      resolve: (m, _args, context) => loadProduct(context, m.productId),
+    }),
     kind: t.field({ type: StockMovementKindEnum, resolve: (m) => m.kind }),
     amount: t.exposeInt('amount', {
       description: 'COUNT: the level counted; ADJUSTMENT: the delta; PURCHASE: minus the units bought.',

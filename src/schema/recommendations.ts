@@ -3,11 +3,19 @@ import type {
   RecommendationList as RecommendationListShape,
   Recommendation as RecommendationShape,
 } from '../core/recommendations/types.js';
+import { MAX_LIST_SIZE } from '../core/recommendations/types.js';
 import { builder } from './builder.js';
+import { loadProduct, PRODUCT_FIELD_DESCRIPTION, Product } from './catalogue.js';
 
 const Recommendation = builder.objectRef<RecommendationShape>('Recommendation').implement({
   fields: (t) => ({
     productId: t.exposeID('productId'),
+    product: t.field({
+      type: Product,
+      nullable: true,
+      description: PRODUCT_FIELD_DESCRIPTION,
+      resolve: (item, _args, context) => loadProduct(context, item.productId),
+    }),
     score: t.exposeFloat('score', { description: 'Higher is better; a list is ordered by it.' }),
     reason: t.exposeString('reason', {
       description: "Why, in words a shopper understands, e.g. 'Often bought with 102'.",
@@ -34,9 +42,15 @@ builder.queryField('recommendations', (t) =>
     type: RecommendationList,
     description:
       'The shopper’s list now: products related to what they recently looked at, carted or bought, then what is popular; never what they bought.',
-    args: { userId: t.arg.id({ required: true }), limit: t.arg.int({ description: LIMIT }) },
+    args: {
+      userId: t.arg.id({ required: true }),
+      limit: t.arg.int({ description: LIMIT }),
+      category: t.arg.string({
+        description: `Only the list's products in this catalogue category (exact match), taken from its first ${MAX_LIST_SIZE}.`,
+      }),
+    },
     authScopes: (_root, { userId }) => ({ user: userId }),
-    resolve: (_root, { userId, limit }, { core }) => core.recommendations(userId, limit),
+    resolve: (_root, { userId, limit, category }, { core }) => core.recommendations(userId, limit, category),
   }),
 );
 

@@ -5,6 +5,7 @@ import {
   type ProductStat as ProductStatShape,
 } from '../core/activity/summaries.js';
 import { builder } from './builder.js';
+import { loadProduct, PRODUCT_FIELD_DESCRIPTION, Product } from './catalogue.js';
 
 const ProductMetricEnum = builder.enumType('ProductMetric', {
   values: PRODUCT_METRICS,
@@ -34,6 +35,12 @@ const Funnel = builder.objectRef<FunnelShape>('Funnel').implement({
 const ProductStat = builder.objectRef<ProductStatShape>('ProductStat').implement({
   fields: (t) => ({
     productId: t.exposeID('productId'),
+    product: t.field({
+      type: Product,
+      nullable: true,
+      description: PRODUCT_FIELD_DESCRIPTION,
+      resolve: (s, _args, context) => loadProduct(context, s.productId),
+    }),
     metric: t.field({ type: ProductMetricEnum, resolve: (s) => s.metric }),
     value: t.exposeString('value', {
       description: 'A whole number, or for REVENUE a Money decimal in the requested currency.',
@@ -64,6 +71,10 @@ builder.queryField('topProducts', (t) =>
       limit: t.arg.int({ description: '1 to 100, default 10.' }),
       currency: t.arg.string({
         description: 'For REVENUE: only purchases in this ISO 4217 currency; default from configuration.',
+      }),
+      category: t.arg.string({
+        description:
+          'Only products in this catalogue category (exact match; products the catalogue does not know are left out).',
       }),
     },
     resolve: (_root, args, { core }) => core.topProducts(args),

@@ -55,6 +55,11 @@ const TABLE: Record<string, Array<{ doc: string; allowed: Role[] }>> = {
   'Mutation.recordInventory': [
     { doc: 'mutation { recordInventory(events: []) { accepted } }', allowed: ['integration', 'admin', 'adminKey'] },
   ],
+  'Mutation.recordProducts': [
+    { doc: 'mutation { recordProducts(events: []) { accepted } }', allowed: ['integration', 'admin', 'adminKey'] },
+  ],
+  // Names are public on a storefront: any signed-in shopper may read the catalogue.
+  'Query.products': [{ doc: '{ products { productId } }', allowed: ['shopper', 'staff', 'admin', 'adminKey'] }],
   'Mutation.setStockThreshold': [
     {
       doc: 'mutation { setStockThreshold(productId: "p", threshold: -1) { threshold } }',

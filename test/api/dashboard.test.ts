@@ -24,6 +24,7 @@ const SCREENSHOT_DIR =
   process.env.UPDATE_SCREENSHOTS === '1' ? 'test/screenshots' : join(tmpdir(), 'shopstream-screenshots');
 const SCREENSHOT = join(SCREENSHOT_DIR, 'dashboard.png');
 const RECORD_INVENTORY = `mutation ($e: [InventoryEventInput!]!) { recordInventory(events: $e) { accepted } }`;
+const RECORD_PRODUCTS = `mutation ($e: [ProductEventInput!]!) { recordProducts(events: $e) { accepted } }`;
 
 let server: TestServer;
 let profile: string;
@@ -100,6 +101,12 @@ describe('the dashboard at /', () => {
   it('shows sales, stock warnings, activity, top products and recommendations as they happen', async () => {
     const page = await openDashboard(server);
 
+    // The catalogue names dash-2; dash-1 stays unknown to it (shown by its bare id).
+    const named = await gql(server.url, RECORD_PRODUCTS, {
+      e: [{ eventId: id('c'), productId: 'dash-2', name: 'Dash Two', category: 'Demo' }],
+    });
+    expect(named.data?.recordProducts.accepted).toBe(1);
+
     // Stock: 12 units of dash-1, then a purchase of 5 crosses the threshold (10): LOW_STOCK.
     await gql(server.url, RECORD_INVENTORY, {
       e: [
@@ -122,6 +129,7 @@ describe('the dashboard at /', () => {
     await expect.poll(() => page.locator('#warning-list').textContent()).toContain('LOW STOCK');
     await expect.poll(() => page.locator('#warning-list').textContent()).toContain('product dash-1: 7 left');
     await expect.poll(() => page.locator('#activity-list').textContent()).toContain('shopper dash-buyer');
+    await expect.poll(() => page.locator('#activity-list').textContent()).toContain('Dash Two (dash-2)');
     await expect.poll(() => page.locator('#sales-summary').textContent()).toContain('104.95 USD revenue, 2 orders');
     expect(await page.locator('#chart canvas').count()).toBe(1);
 
@@ -139,7 +147,7 @@ describe('the dashboard at /', () => {
       { eventId: id('b'), userId: 'dash-looker', type: 'BROWSE', productId: 'dash-1' },
     ]);
     await page.locator('#activity-list .user', { hasText: 'shopper dash-looker' }).first().click();
-    await expect.poll(() => page.locator('#recommendation-list').textContent()).toContain('product dash-2');
+    await expect.poll(() => page.locator('#recommendation-list').textContent()).toContain('Dash Two (dash-2)');
     await page.close();
   });
 

@@ -361,6 +361,7 @@ const FOLLOWED = {
   'sales/activity': `SELECT tx_id, seq FROM activity_events WHERE type = 'PURCHASE'`,
   'recommendations/activity': 'SELECT tx_id, seq FROM activity_events',
   'activity-summaries/activity': 'SELECT tx_id, seq FROM activity_events',
+  'catalogue/catalogue': 'SELECT tx_id, seq FROM product_events',
 } as const;
 
 const EPOCH = `TIMESTAMPTZ '1970-01-01 00:00:00+00'`;

@@ -5,6 +5,7 @@
 // reads the log. Log reads are range scans over the covering index activity_events(type,
 // occurred_at) INCLUDE (user_id, product_id, quantity, unit_price_minor, currency).
 import type { Queryable } from '../../feed/feed.js';
+import { checkCategory, inCategory } from '../catalogue/read.js';
 import { InvalidInput } from '../errors.js';
 import { formatMoney, requireCurrency } from '../sales/money.js';
 import { ACTIVITY_SUMMARIES } from './processor.js';
@@ -92,7 +93,7 @@ const HOUR_MS = 3_600_000;
  */
 export async function readTopProducts(
   db: Queryable,
-  query: TimeRange & { by: ProductMetric; limit?: number | null; currency: string },
+  query: TimeRange & { by: ProductMetric; limit?: number | null; currency: string; category?: string | null },
 ): Promise<ProductStat[]> {
   const limit = query.limit ?? DEFAULT_TOP_PRODUCTS;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_TOP_PRODUCTS) {
@@ -106,6 +107,19 @@ export async function readTopProducts(
   // A product is listed when it has at least one event of the type (a free purchase still counts).
   const rollupWhere = revenue ? 'currency = $8' : `${rollup} > 0`;
   const eventWhere = revenue ? 'AND currency = $8' : '';
+  const params: unknown[] = [
+    type,
+    from,
+    wholeFrom,
+    wholeTo,
+    to,
+    limit,
+    ACTIVITY_SUMMARIES,
+    ...(revenue ? [currency] : []),
+  ];
+  // Only the products the catalogue has in this category (issue 16).
+  if (query.category != null) params.push(checkCategory(query.category));
+  const categoryWhere = query.category != null ? `WHERE ${inCategory('v.product_id', params.length)}` : '';
   const { rows } = await db.query<{ product_id: string; value: string }>(
     `WITH checkpoint AS (
        SELECT coalesce(max(tx_id), 0) AS tx_id, coalesce(max(seq), 0) AS seq
@@ -125,10 +139,11 @@ export async function readTopProducts(
           WHERE (tx_id, seq) > ((SELECT tx_id FROM checkpoint), (SELECT seq FROM checkpoint))
             AND type = $1 AND occurred_at >= $3 AND occurred_at < $4 ${eventWhere}
      ) v
+     ${categoryWhere}
      GROUP BY product_id
      ORDER BY sum(value) DESC, product_id
      LIMIT $6`,
-    [type, from, wholeFrom, wholeTo, to, limit, ACTIVITY_SUMMARIES, ...(revenue ? [currency] : [])],
+    params,
   );
   return rows.map((row) => ({
     productId: row.product_id,

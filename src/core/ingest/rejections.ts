@@ -18,6 +18,10 @@ export const REJECTION_CODES = {
   EXACTLY_ONE_OF_QUANTITY_AND_DELTA: 'give exactly one of quantity (an absolute level) and delta (an adjustment)',
   INVALID_LEVEL: 'quantity (a stock level) must be a whole number from 0 to 1000000000',
   INVALID_DELTA: 'delta must be a whole number from -1000000000 to 1000000000',
+  INVALID_NAME: 'name must be 1 to 200 characters, not only spaces',
+  INVALID_CATEGORY: 'category must be 1 to 100 characters, not only spaces',
+  INVALID_LIST_PRICE: 'listPrice must be a decimal string such as "19.99", at least 0',
+  CURRENCY_WITHOUT_PRICE: 'currency says which currency listPrice is in; give listPrice with it, or neither',
   CONTROL_CHARACTER: 'no field may contain a control character (U+0000 to U+001F)',
   UNPAIRED_SURROGATE: 'no field may contain an unpaired surrogate (U+D800 to U+DFFF): it is not Unicode text',
   EVENT_ID_CONFLICT:

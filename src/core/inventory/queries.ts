@@ -2,6 +2,7 @@
 // order, so that the last page's endCursor can be handed to the subscription with no gap).
 import { decodeCursor, START } from '../../feed/cursor.js';
 import { type Queryable, readAfter } from '../../feed/feed.js';
+import { checkCategory, inCategory } from '../catalogue/read.js';
 import { InvalidInput } from '../errors.js';
 import { checkPageSize, MAX_PAGE_SIZE, type Page } from '../paging.js';
 import { type StockWarningFeedItem, stockWarningFeed } from './feed-source.js';
@@ -14,6 +15,8 @@ export type StockLevelQuery = {
   productIds?: readonly string[] | null;
   /** true: at or below the threshold (LOW or OUT); false: above it; null: both. */
   belowThreshold?: boolean | null;
+  /** Only products in this catalogue category. */
+  category?: string | null;
   /** Products whose level was never set are left out unless this is true. */
   includeUnset?: boolean;
   /** Page size, 1 to 500 (default 500), and the last productId of the previous page. */
@@ -37,6 +40,7 @@ export async function readStockLevels(
   if (!query.includeUnset) conditions.push('s.quantity IS NOT NULL');
   if (query.productIds != null) add((n) => `s.product_id = ANY($${n}::text[])`, query.productIds);
   if (query.after != null) add((n) => `s.product_id > $${n}`, query.after);
+  if (query.category != null) add((n) => inCategory('s.product_id', n), checkCategory(query.category));
   if (query.belowThreshold != null) {
     conditions.push(`${query.belowThreshold ? '' : 'NOT '}(s.quantity <= COALESCE(s.threshold, $1))`);
   }

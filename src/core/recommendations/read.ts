@@ -6,6 +6,7 @@
 import { START } from '../../feed/cursor.js';
 import { type Queryable, readAfter } from '../../feed/feed.js';
 import type { Feed, FeedEnd } from '../../feed/follow.js';
+import { checkCategory } from '../catalogue/read.js';
 import { CoreError, InvalidInput } from '../errors.js';
 import { type RecommendationListItem, recommendationFeed } from './feed-source.js';
 import { computeLists } from './lists.js';
@@ -32,12 +33,14 @@ export async function readRecommendations(
   reader: ListReader,
   userId: string,
   limit?: number | null,
+  category?: string | null,
 ): Promise<RecommendationList> {
   const size = checkListSize(limit);
+  const only = category == null ? null : checkCategory(category);
   const { rows } = await reader.db.query('SELECT items, updated_at FROM recommendation_lists WHERE user_id = $1', [
     userId,
   ]);
-  return current(reader, userId, size, rows[0] ? { items: rows[0].items, updatedAt: rows[0].updated_at } : null);
+  return current(reader, userId, size, rows[0] ? { items: rows[0].items, updatedAt: rows[0].updated_at } : null, only);
 }
 
 /**
@@ -60,13 +63,36 @@ async function current(
   userId: string,
   size: number,
   stored: { items: Recommendation[]; updatedAt: Date } | null,
+  category: string | null = null,
 ): Promise<RecommendationList> {
   const now = reader.now();
   const lists = await computeLists(reader.db, [userId], now, reader.settings);
-  const items = (lists.get(userId) ?? []).slice(0, size);
+  let all = lists.get(userId) ?? [];
+  let storedItems = stored?.items ?? [];
+  if (category !== null) {
+    // The list's items in the category, from the whole computed list (up to MAX_LIST_SIZE).
+    const inCategory = await productsInCategory(reader.db, [...all, ...storedItems], category);
+    all = all.filter((item) => inCategory.has(item.productId));
+    storedItems = storedItems.filter((item) => inCategory.has(item.productId));
+  }
+  const items = all.slice(0, size);
   // The stored list's time when it shows the same; otherwise the list is new as of now.
-  const updatedAt = stored && sameItems(stored.items.slice(0, size), items) ? stored.updatedAt : now;
+  const updatedAt = stored && sameItems(storedItems.slice(0, size), items) ? stored.updatedAt : now;
   return { userId, items, updatedAt };
+}
+
+/** Which of `items` the catalogue has in `category`. */
+async function productsInCategory(
+  db: Queryable,
+  items: readonly Recommendation[],
+  category: string,
+): Promise<Set<string>> {
+  if (items.length === 0) return new Set();
+  const { rows } = await db.query<{ product_id: string }>(
+    'SELECT product_id FROM products WHERE product_id = ANY($1::text[]) AND category = $2',
+    [[...new Set(items.map((item) => item.productId))], category],
+  );
+  return new Set(rows.map((row) => row.product_id));
 }
 
 class ListStream implements AsyncIterableIterator<RecommendationList | FeedEnd> {

@@ -23,9 +23,12 @@ type SalesWindow = {
   units: number;
   revision: number;
 };
+/** A product's catalogue entry; null when the catalogue does not know it. */
+type CatalogueName = { name: string } | null;
 type StockWarning = {
   cursor: string;
   productId: string;
+  product: CatalogueName;
   kind: string;
   quantity: number;
   threshold: number;
@@ -36,12 +39,21 @@ type ActivityEvent = {
   userId: string;
   type: string;
   productId: string;
+  product: CatalogueName;
   quantity: number;
   unitPrice: string | null;
   currency: string | null;
   occurredAt: string;
 };
-type RecommendationList = { userId: string; items: Array<{ productId: string; score: number; reason: string }> };
+type RecommendationList = {
+  userId: string;
+  items: Array<{ productId: string; product: CatalogueName; score: number; reason: string }>;
+};
+
+/** The catalogue's name with the id, or the bare id for a product the catalogue does not know. */
+function productLabel(productId: string, product: CatalogueName): string {
+  return product ? `${product.name} (${productId})` : `product ${productId}`;
+}
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const style = document.createElement('style');
@@ -347,14 +359,14 @@ function span(className: string, text: string): HTMLSpanElement {
   return element;
 }
 
-const WARNING_FIELDS = 'cursor productId kind quantity threshold occurredAt';
+const WARNING_FIELDS = 'cursor productId product { name } kind quantity threshold occurredAt';
 
 function showWarning(warning: StockWarning): void {
   prepend(
     'warning-list',
     row(
       span(`kind ${warning.kind}`, warning.kind.replaceAll('_', ' ')),
-      `product ${warning.productId}: ${warning.quantity} left (threshold ${warning.threshold})`,
+      `${productLabel(warning.productId, warning.product)}: ${warning.quantity} left (threshold ${warning.threshold})`,
       span('time', time(warning.occurredAt)),
     ),
   );
@@ -388,7 +400,7 @@ function showActivity(event: ActivityEvent): void {
     row(
       span(`kind ${event.type}`, event.type.replaceAll('_', ' ').toLowerCase()),
       user,
-      `product ${event.productId}${event.quantity > 1 || price ? ` ×${event.quantity}` : ''}${price}`,
+      `${productLabel(event.productId, event.product)}${event.quantity > 1 || price ? ` ×${event.quantity}` : ''}${price}`,
       span('time', time(event.occurredAt)),
     ),
   );
@@ -397,7 +409,7 @@ function showActivity(event: ActivityEvent): void {
 function startActivity(): void {
   follow<ActivityEvent>(
     'userActivity',
-    `subscription ($after: String) { userActivity(after: $after) { cursor userId type productId quantity unitPrice currency occurredAt } }`,
+    `subscription ($after: String) { userActivity(after: $after) { cursor userId type productId product { name } quantity unitPrice currency occurredAt } }`,
     { after: null },
     showActivity,
   );
@@ -410,8 +422,8 @@ const topMetric = $<HTMLSelectElement>('top-metric');
 async function loadTopProducts(): Promise<void> {
   const from = new Date(Date.now() - 3_600_000).toISOString();
   const by = topMetric.value;
-  const data = await query<{ topProducts: Array<{ productId: string; value: string }> }>(
-    `query ($by: ProductMetric!, $from: DateTime) { topProducts(by: $by, from: $from, limit: 10) { productId value } }`,
+  const data = await query<{ topProducts: Array<{ productId: string; product: CatalogueName; value: string }> }>(
+    `query ($by: ProductMetric!, $from: DateTime) { topProducts(by: $by, from: $from, limit: 10) { productId product { name } value } }`,
     { by, from },
   ).catch(() => null);
   if (!data) return;
@@ -419,7 +431,7 @@ async function loadTopProducts(): Promise<void> {
   body.replaceChildren(
     ...(data.topProducts.length === 0
       ? [tableRow('nothing yet', '')]
-      : data.topProducts.map((stat) => tableRow(`product ${stat.productId}`, stat.value))),
+      : data.topProducts.map((stat) => tableRow(productLabel(stat.productId, stat.product), stat.value))),
   );
 }
 
@@ -473,7 +485,7 @@ function pickShopper(userId: string): void {
   list.replaceChildren(row(span('empty', 'loading…')));
   stopRecommendations = follow<RecommendationList>(
     'recommendations',
-    `subscription ($userId: ID!) { recommendations(userId: $userId, limit: 5) { userId items { productId score reason } } }`,
+    `subscription ($userId: ID!) { recommendations(userId: $userId, limit: 5) { userId items { productId product { name } score reason } } }`,
     { userId },
     (recommended) => {
       if (recommended.userId !== shopperInput.value) return;
@@ -481,7 +493,10 @@ function pickShopper(userId: string): void {
         ...(recommended.items.length === 0
           ? [row(span('empty', 'nothing to recommend yet'))]
           : recommended.items.map((item) =>
-              row(`product ${item.productId}`, span('time', `${item.reason} · ${item.score.toFixed(2)}`)),
+              row(
+                productLabel(item.productId, item.product),
+                span('time', `${item.reason} · ${item.score.toFixed(2)}`),
+              ),
             )),
       );
     },
