@@ -7,7 +7,13 @@ export const FEED_TOPICS = ['activity:event', 'inventory:warning', 'sales:window
 // 'recommendations:rebuild': shoppers were queued in recommendation_rebuilds; build their lists.
 // 'inventory:event': inventory events were appended to the log (the activity log's wake-up is
 // its feed topic, 'activity:event'). 'processing:checkpoint': a processor committed a batch.
-export const WORK_TOPICS = ['recommendations:rebuild', 'inventory:event', 'processing:checkpoint'] as const;
+// 'refunds:event': refunds were appended to their log.
+export const WORK_TOPICS = [
+  'recommendations:rebuild',
+  'inventory:event',
+  'processing:checkpoint',
+  'refunds:event',
+] as const;
 
 /** Anything a wake-up may name: a feed table's topic or a work topic. */
 export type FeedTopic = (typeof FEED_TOPICS)[number] | (typeof WORK_TOPICS)[number];

@@ -6,7 +6,7 @@ import { InvalidInput } from '../errors.js';
 import { checkPageSize } from '../paging.js';
 import type { Rejection } from './rejections.js';
 
-export type IngestStream = 'activity' | 'inventory';
+export type IngestStream = 'activity' | 'inventory' | 'refunds';
 
 export type DeadLetter = {
   id: string;

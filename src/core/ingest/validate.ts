@@ -16,12 +16,12 @@ export type ValidationContext = { defaultCurrency: string; now: Date };
 export type Validated<T> = { ok: true; event: T } | { ok: false; rejection: Rejection };
 
 const MAX_ID_LENGTH = 200;
-const MAX_QUANTITY = 1_000_000;
+export const MAX_QUANTITY = 1_000_000;
 /**
  * Builds the rejections of the event at `index`: the code's message, and what was sent instead
  * (or, given `detail`, the code's message and that).
  */
-function rejecter(index: number, eventId: unknown) {
+export function rejecter(index: number, eventId: unknown) {
   const id = typeof eventId === 'string' ? eventId : null;
   return (code: RejectionCode, got?: unknown, detail?: string): Validated<never> => ({
     ok: false,
@@ -78,7 +78,7 @@ export function describeForbidden(field: string, text: string, found: ForbiddenC
 }
 
 /** Every string field of an event is checked, whatever its name: a new field is covered too. */
-function rejectForbiddenText(input: object, reject: ReturnType<typeof rejecter>): Validated<never> | null {
+export function rejectForbiddenText(input: object, reject: ReturnType<typeof rejecter>): Validated<never> | null {
   for (const [field, value] of Object.entries(input)) {
     if (typeof value !== 'string') continue;
     const found = findForbiddenCharacter(value);
@@ -231,7 +231,7 @@ export function conflict(index: number, eventId: string, where: string): Rejecti
 }
 
 /** An event's time: `now` when absent; refused when unreadable or too far ahead of ours. */
-function readOccurredAt(
+export function readOccurredAt(
   value: Date | string | null | undefined,
   now: Date,
 ): { ok: true; at: Date } | { ok: false; code: RejectionCode; got: unknown } {
@@ -252,7 +252,7 @@ export function parseInstant(text: unknown): Date | null {
   return Number.isNaN(date.getTime()) ? null : date;
 }
 
-function isId(value: unknown): value is string {
+export function isId(value: unknown): value is string {
   return typeof value === 'string' && value.trim().length > 0 && value.length <= MAX_ID_LENGTH;
 }
 

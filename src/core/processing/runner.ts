@@ -99,7 +99,11 @@ export class ProcessingTimeout extends CoreError {
 }
 
 /** Log wake-ups: ingest publishes them after COMMIT. */
-const LOG_TOPICS: Record<LogName, FeedTopic> = { activity: 'activity:event', inventory: 'inventory:event' };
+const LOG_TOPICS: Record<LogName, FeedTopic> = {
+  activity: 'activity:event',
+  inventory: 'inventory:event',
+  refunds: 'refunds:event',
+};
 /** A processor in a PostgreSQL session that stops answering (SIGSTOP) gives its lock up after this. */
 const IDLE_IN_BATCH_TIMEOUT = '30s';
 /** After a failed batch (the database is down), wait this long before trying again. */
