@@ -137,7 +137,9 @@ const money = (w: Window) => ({
 
 async function levelOf(productId: string): Promise<number | undefined> {
   const response = await gql(server.url, LEVELS, { ids: [productId] });
-  return (response.data?.stockLevels as Array<{ quantity: number }>)[0]?.quantity;
+  expect(response.errors).toBeUndefined();
+  const levels = (response.data?.stockLevels ?? []) as Array<{ quantity: number }>;
+  return levels[0]?.quantity;
 }
 
 /** The product's warnings once the feed has settled (a row is held back while an older transaction is open). */
