@@ -364,6 +364,17 @@ describe('refused refunds change nothing', () => {
     });
   });
 
+  it('a refund sent before its purchase is stored is rejected, and accepted when sent again after it', async () => {
+    const early = refund('o-early', 'p-early', 1, '2.00', '2021-03-04T11:00:00Z', { eventId: 'early-1' });
+    const first = await refunds([early]);
+    expect(first.errors.map((e) => e.code)).toEqual(['UNKNOWN_ORDER_LINE']);
+    await activity([purchase('o-early', 'p-early', 1, '2.00', '2021-03-04T10:00:00Z')]);
+    // The rejection stored nothing, so the same eventId is new and the refund fits now.
+    expect(await refunds([early])).toMatchObject({ accepted: 1, duplicates: 0, errors: [] });
+    const [day] = await sales('DAY', '2021-03-04T00:00:00Z', '2021-03-05T00:00:00Z');
+    expect(money(day as Window)).toMatchObject({ refunds: 1, refundAmount: '2.00', netRevenue: '0.00' });
+  });
+
   it('GraphQL refuses a refund without its required fields as a whole', async () => {
     const response = await gql(server.url, REFUNDS, {
       events: [{ eventId: id('refund'), orderId: 'o', productId: 'p', quantity: 1, amount: 3 }],
