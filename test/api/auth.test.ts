@@ -55,6 +55,9 @@ const TABLE: Record<string, Array<{ doc: string; allowed: Role[] }>> = {
   'Mutation.recordInventory': [
     { doc: 'mutation { recordInventory(events: []) { accepted } }', allowed: ['integration', 'admin', 'adminKey'] },
   ],
+  'Mutation.recordRefunds': [
+    { doc: 'mutation { recordRefunds(events: []) { accepted } }', allowed: ['integration', 'admin', 'adminKey'] },
+  ],
   'Mutation.setStockThreshold': [
     {
       doc: 'mutation { setStockThreshold(productId: "p", threshold: -1) { threshold } }',
