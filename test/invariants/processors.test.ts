@@ -361,6 +361,8 @@ const FOLLOWED = {
   'sales/activity': `SELECT tx_id, seq FROM activity_events WHERE type = 'PURCHASE'`,
   'recommendations/activity': 'SELECT tx_id, seq FROM activity_events',
   'activity-summaries/activity': 'SELECT tx_id, seq FROM activity_events',
+  'inventory/refunds': 'SELECT tx_id, seq FROM refund_events WHERE restock AND quantity > 0',
+  'sales/refunds': 'SELECT tx_id, seq FROM refund_events',
 } as const;
 
 const EPOCH = `TIMESTAMPTZ '1970-01-01 00:00:00+00'`;
