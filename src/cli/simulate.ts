@@ -4,7 +4,8 @@
 // The traffic model (createShop) is pure and seeded: shoppers with tastes (favourite categories,
 // a currency) browse, cart, sometimes remove, and buy in sessions; popular products are chosen
 // more often; a warehouse restocks what runs low; a few events arrive late (an older sales window
-// is corrected) and a few are sent twice (reported as duplicates, counted once). runSimulation
+// is corrected) and a few are sent twice (reported as duplicates, counted once); a few order lines
+// are refunded a little later, most of them returned to stock (recordRefunds). runSimulation
 // paces it at a target rate, bounded in time and in requests in flight, and talks to the one URL
 // it is given.
 import { pathToFileURL } from 'node:url';
@@ -37,6 +38,17 @@ export type ProductInput = {
   currency?: string;
 };
 
+/** A refund of an order line, as recordRefunds takes it. */
+export type RefundInput = {
+  eventId: string;
+  orderId: string;
+  productId: string;
+  quantity: number;
+  amount: string;
+  currency: string;
+  restock: boolean;
+};
+
 export type ShopOptions = {
   shoppers: number;
   products: number;
@@ -53,11 +65,19 @@ export type ShopOptions = {
   /** Stock a restock brings; a product is restocked when it falls to `restockBelow`. */
   restockQuantity?: number;
   restockBelow?: number;
+  /** Share of order lines refunded some ticks after their purchase (default 0: none). */
+  refundShare?: number;
   now?: () => number;
 };
 
-/** One batch of traffic: what to send through recordActivity and recordInventory. */
-export type Traffic = { activity: ActivityInput[]; inventory: InventoryInput[]; late: number; duplicates: number };
+/** One batch of traffic: what to send through recordActivity, recordInventory and recordRefunds. */
+export type Traffic = {
+  activity: ActivityInput[];
+  inventory: InventoryInput[];
+  refunds: RefundInput[];
+  late: number;
+  duplicates: number;
+};
 
 type Product = { id: string; category: number; minorPrice: number; stock: number; restockDue: number | null };
 type Shopper = { id: string; favourites: number[]; currency: Currency };
@@ -102,6 +122,11 @@ export function createShop(options: ShopOptions) {
   const invalidShare = options.invalidShare ?? 0;
   const restockQuantity = options.restockQuantity ?? 40;
   const restockBelow = options.restockBelow ?? 4;
+  const refundShare = options.refundShare ?? 0;
+  // Refunds draw from their own generator: the rest of the traffic of a seed stays as it was.
+  const refundRandom = mulberry32((options.seed ?? Date.now()) ^ 0x5eed);
+  /** Refunds waiting for their tick: a few seconds after the purchase, which is stored by then. */
+  const refundsDue: Array<{ tick: number; refund: RefundInput }> = [];
   let sequence = 0;
   let orders = 0;
   const nextId = (kind: string) => `${runId}-${kind}-${++sequence}`;
@@ -132,9 +157,24 @@ export function createShop(options: ShopOptions) {
     return pool[index] as Product;
   };
 
-  const priceIn = (product: Product, currency: Currency): string => {
-    const minor = Math.max(1, Math.round((product.minorPrice / 100) * currency.perUsd * 10 ** currency.digits));
-    return formatMinor(minor, currency.digits);
+  const minorPriceIn = (product: Product, currency: Currency): number =>
+    Math.max(1, Math.round((product.minorPrice / 100) * currency.perUsd * 10 ** currency.digits));
+  const priceIn = (product: Product, currency: Currency): string =>
+    formatMinor(minorPriceIn(product, currency), currency.digits);
+
+  /** Most refunds return the whole line to stock; the others give half the price of one unit back (damaged, kept). */
+  const refundOf = (orderId: string, product: Product, quantity: number, currency: Currency): RefundInput => {
+    const unit = minorPriceIn(product, currency);
+    const returned = refundRandom() < 0.7;
+    return {
+      eventId: nextId('r'),
+      orderId,
+      productId: product.id,
+      quantity: returned ? quantity : 1,
+      amount: formatMinor(returned ? unit * quantity : Math.max(1, Math.floor(unit / 2)), currency.digits),
+      currency: currency.code,
+      restock: returned,
+    };
   };
 
   /** The next step of some session: a new session starts when few are open. */
@@ -167,6 +207,12 @@ export function createShop(options: ShopOptions) {
             currency: shopper.currency.code,
             orderId,
           });
+          if (!invalid && refundShare > 0 && refundRandom() < refundShare) {
+            refundsDue.push({
+              tick: tick + 20 + Math.floor(refundRandom() * 40),
+              refund: refundOf(orderId, product, quantity, shopper.currency),
+            });
+          }
         }
       }
       return;
@@ -251,7 +297,15 @@ export function createShop(options: ShopOptions) {
       }
       activity.push(...fresh);
       inventory.push(...restocks);
-      return { activity, inventory, late, duplicates };
+      const refunds: RefundInput[] = [];
+      for (let i = refundsDue.length - 1; i >= 0; i--) {
+        const { tick: due, refund } = refundsDue[i] as { tick: number; refund: RefundInput };
+        if (due > tick) continue;
+        refundsDue.splice(i, 1);
+        if (refund.restock) (productById.get(refund.productId) as Product).stock += refund.quantity;
+        refunds.push(refund);
+      }
+      return { activity, inventory, refunds, late, duplicates };
     },
   };
 }
@@ -301,6 +355,8 @@ export type SimulationSummary = SimulationProgress & {
   latency: { p50: number; p95: number; max: number };
   /** Revenue of the purchases the server accepted, per currency (decimal strings). */
   revenue: Record<string, string>;
+  /** Money given back by the refunds the server accepted, per currency (decimal strings). */
+  refunded: Record<string, string>;
   orders: number;
   problems: string[];
 };
@@ -314,7 +370,15 @@ const RECORD_INVENTORY = `mutation SimulateInventory($events: [InventoryEventInp
 const RECORD_PRODUCTS = `mutation SimulateCatalogue($events: [ProductEventInput!]!) {
   recordProducts(events: $events) { accepted duplicates errors { index code message } }
 }`;
-const RECORDS = { activity: RECORD_ACTIVITY, inventory: RECORD_INVENTORY, catalogue: RECORD_PRODUCTS };
+const RECORD_REFUNDS = `mutation SimulateRefunds($events: [RefundEventInput!]!) {
+  recordRefunds(events: $events) { accepted duplicates errors { index code message } }
+}`;
+const MUTATIONS = {
+  activity: RECORD_ACTIVITY,
+  inventory: RECORD_INVENTORY,
+  catalogue: RECORD_PRODUCTS,
+  refunds: RECORD_REFUNDS,
+};
 
 type Report = { accepted: number; duplicates: number; errors: Array<{ index: number; code: string; message: string }> };
 
@@ -326,6 +390,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     shoppers: options.shoppers,
     products: options.products,
     seed: options.seed,
+    refundShare: 0.05,
     ...options.shop,
   });
   const concurrency = options.concurrency ?? 4;
@@ -345,6 +410,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   let requests = 0;
   const latencies: number[] = [];
   const revenueMinor = new Map<string, { minor: bigint; digits: number }>();
+  const refundedMinor = new Map<string, { minor: bigint; digits: number }>();
   const orderIds = new Set<string>();
   const problems = new Set<string>();
   const inFlight = new Set<Promise<void>>();
@@ -390,16 +456,20 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     }
   };
 
-  const send = (stream: keyof typeof RECORDS, events: Array<ActivityInput | InventoryInput | ProductInput>) => {
+  const send = (
+    stream: keyof typeof MUTATIONS,
+    events: Array<ActivityInput | InventoryInput | ProductInput | RefundInput>,
+  ) => {
     if (events.length === 0) return;
     totals.sent += events.length;
-    const request = post(RECORDS[stream], events)
+    const request = post(MUTATIONS[stream], events)
       .then((report) => {
         totals.accepted += report.accepted;
         totals.duplicates += report.duplicates;
         totals.rejected += report.errors.length;
         for (const error of report.errors) problems.add(`rejected ${error.code}: ${error.message}`);
         if (stream === 'activity') countRevenue(events as ActivityInput[], report);
+        if (stream === 'refunds') countRefunds(events as RefundInput[], report);
       })
       .catch((error: unknown) => {
         totals.failedRequests++;
@@ -427,6 +497,17 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     });
   };
 
+  const countRefunds = (events: RefundInput[], report: Report) => {
+    const rejected = new Set(report.errors.map((e) => e.index));
+    events.forEach((event, index) => {
+      if (rejected.has(index)) return;
+      const digits = (event.amount.split('.')[1] ?? '').length;
+      const sum = refundedMinor.get(event.currency) ?? { minor: 0n, digits };
+      sum.minor += BigInt(event.amount.replace('.', ''));
+      refundedMinor.set(event.currency, sum);
+    });
+  };
+
   const started = performance.now();
   const deadline = started + options.durationSeconds * 1000;
   let due = 0;
@@ -451,6 +532,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       totals.late += traffic.late;
       send('activity', traffic.activity);
       send('inventory', traffic.inventory);
+      send('refunds', traffic.refunds);
     }
     if (now - lastReport >= 1000) {
       totals.elapsedSeconds = (now - started) / 1000;
@@ -474,6 +556,9 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     latency: { p50: at(0.5), p95: at(0.95), max: Math.round(sorted.at(-1) ?? 0) },
     revenue: Object.fromEntries(
       [...revenueMinor].map(([code, { minor, digits }]) => [code, formatMinor(minor, digits)]),
+    ),
+    refunded: Object.fromEntries(
+      [...refundedMinor].map(([code, { minor, digits }]) => [code, formatMinor(minor, digits)]),
     ),
     orders: orderIds.size,
     problems: [...problems].slice(0, 20),
@@ -535,10 +620,13 @@ export function formatSummary(s: SimulationSummary): string {
   const revenue = Object.entries(s.revenue)
     .map(([code, amount]) => `${amount} ${code}`)
     .join(', ');
+  const refunded = Object.entries(s.refunded)
+    .map(([code, amount]) => `${amount} ${code}`)
+    .join(', ');
   return [
     `simulated ${s.elapsedSeconds.toFixed(1)} s at ${s.rate} events/s: ${s.sent} events in ${s.requests} requests`,
     `  accepted ${s.accepted}, duplicates ${s.duplicates} (${s.injectedDuplicates} sent on purpose), rejected ${s.rejected}, failed requests ${s.failedRequests}, late ${s.late}`,
-    `  ${s.orders} orders, revenue ${revenue || 'none'}`,
+    `  ${s.orders} orders, revenue ${revenue || 'none'}, refunded ${refunded || 'none'}`,
     `  request latency p50 ${s.latency.p50} ms, p95 ${s.latency.p95} ms, max ${s.latency.max} ms`,
     ...(s.problems.length > 0 ? ['  problems:', ...s.problems.map((p) => `    ${p}`)] : []),
   ].join('\n');
@@ -564,7 +652,8 @@ ${USAGE}
 
 Drives a running server with a simulated shop through its public mutations: the catalogue (names,
 categories, list prices) first, then shoppers browse, cart and buy, a warehouse restocks, a few
-events arrive late or twice. Prints progress on stderr
+events arrive late or twice, a few order lines are refunded (most of them returned to stock).
+Prints progress on stderr
 and a summary at the end; Ctrl-C stops early.
 
 ${SIMULATE_OPTIONS}

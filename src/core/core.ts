@@ -44,6 +44,8 @@ import { boundReads } from './reads.js';
 import { createRecommendationBuilder } from './recommendations/builder.js';
 import { createRecommendationsProcessor } from './recommendations/processor.js';
 import { followRecommendations, readRecommendations } from './recommendations/read.js';
+import { createRefundIngest } from './refunds/ingest.js';
+import type { RefundEventInput } from './refunds/types.js';
 import { salesFeed } from './sales/feed-source.js';
 import { requireCurrency } from './sales/money.js';
 import { createSalesProcessor } from './sales/processor.js';
@@ -127,6 +129,14 @@ export function createCore({
     validate: (input: ProductEventInput, index, now) =>
       validateProductEvent(input, index, { defaultCurrency: config.ingest.defaultCurrency, now }),
     appender: catalogueAppender,
+  });
+  // Refunds are checked against their order line in the append's transaction (refunds/ingest.ts).
+  const ingestRefunds = createRefundIngest({
+    pool: db.pool,
+    fanout,
+    clock,
+    maxBatchSize: config.ingest.maxBatchSize,
+    defaultCurrency: config.ingest.defaultCurrency,
   });
   const processing = createProcessing({
     pool: db.pool,
@@ -214,6 +224,14 @@ export function createCore({
         ingestInventory(events)
           .then(reported('inventory'))
           .then((report) => acknowledged('inventory', report, ack)),
+      ),
+
+    /** Appends a batch of refunds; each is checked against its order line (purchases and earlier refunds). */
+    ingestRefunds: (events: readonly RefundEventInput[], ack: IngestAck = 'PROCESSED') =>
+      writes.run(() =>
+        ingestRefunds(events)
+          .then(reported('refunds'))
+          .then((report) => acknowledged('refunds', report, ack)),
       ),
 
     setStockThreshold: (productId: string, threshold: number) =>

@@ -8,11 +8,13 @@ export const FEED_TOPICS = ['activity:event', 'inventory:warning', 'sales:window
 // 'inventory:event': inventory events were appended to the log (the activity log's wake-up is
 // its feed topic, 'activity:event'). 'processing:checkpoint': a processor committed a batch.
 // 'catalogue:event': catalogue entries were appended to the log.
+// 'refunds:event': refunds were appended to their log.
 export const WORK_TOPICS = [
   'recommendations:rebuild',
   'inventory:event',
   'processing:checkpoint',
   'catalogue:event',
+  'refunds:event',
 ] as const;
 
 /** Anything a wake-up may name: a feed table's topic or a work topic. */

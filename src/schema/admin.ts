@@ -3,7 +3,9 @@ import type { DeadLetter as DeadLetterShape } from '../core/ingest/dead-letters.
 import type { ProcessorLag as CoreProcessorLag } from '../core/processing/runner.js';
 import { builder } from './builder.js';
 
-const IngestStreamEnum = builder.enumType('IngestStream', { values: ['activity', 'inventory', 'catalogue'] as const });
+const IngestStreamEnum = builder.enumType('IngestStream', {
+  values: ['activity', 'inventory', 'catalogue', 'refunds'] as const,
+});
 
 const DeadLetter = builder.objectRef<DeadLetterShape>('DeadLetter').implement({
   description: 'A rejected event, kept as it arrived, with the reason.',

@@ -10,6 +10,7 @@ import './admin.js';
 import './sales.js';
 import './summaries.js';
 import './recommendations.js';
+import './refunds.js';
 import './webhooks.js';
 
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -161,8 +161,9 @@ builder.subscriptionField('stockWarnings', (t) =>
 );
 
 const StockMovementKindEnum = builder.enumType('StockMovementKind', {
-  values: ['COUNT', 'ADJUSTMENT', 'PURCHASE'] as const,
-  description: 'COUNT: an absolute level (recordInventory quantity); ADJUSTMENT: a delta; PURCHASE: units bought.',
+  values: ['COUNT', 'ADJUSTMENT', 'PURCHASE', 'RETURN'] as const,
+  description:
+    'COUNT: an absolute level (recordInventory quantity); ADJUSTMENT: a delta; PURCHASE: units bought; RETURN: units of a refund with restock (recordRefunds) back in stock.',
 });
 
 const StockMovement = builder.objectRef<StockMovementShape>('StockMovement').implement({
@@ -178,7 +179,8 @@ const StockMovement = builder.objectRef<StockMovementShape>('StockMovement').imp
     }),
     kind: t.field({ type: StockMovementKindEnum, resolve: (m) => m.kind }),
     amount: t.exposeInt('amount', {
-      description: 'COUNT: the level counted; ADJUSTMENT: the delta; PURCHASE: minus the units bought.',
+      description:
+        'COUNT: the level counted; ADJUSTMENT: the delta; PURCHASE: minus the units bought; RETURN: the units returned.',
     }),
     level: t.exposeInt('level', {
       nullable: true,
@@ -186,7 +188,7 @@ const StockMovement = builder.objectRef<StockMovementShape>('StockMovement').imp
         'The level right after this movement, by the rules of event time: a late event changes the levels after it. Null while no level was set (a purchase of a product never counted takes nothing).',
     }),
     occurredAt: t.field({ type: 'DateTime', resolve: (m) => m.occurredAt }),
-    eventId: t.exposeID('eventId', { description: 'The inventory event or the purchase that made it.' }),
+    eventId: t.exposeID('eventId', { description: 'The inventory event, the purchase or the refund that made it.' }),
   }),
 });
 
@@ -196,7 +198,7 @@ builder.queryField('stockMovements', (t) =>
   t.field({
     type: StockMovementConnection,
     description:
-      "A product's counts, adjustments and purchases in event time (occurredAt, then arrival), each with the level after it. Page with `first` (1-500, default 50) and `after` (an endCursor).",
+      "A product's counts, adjustments, purchases and returns in event time (occurredAt, then arrival), each with the level after it. Page with `first` (1-500, default 50) and `after` (an endCursor).",
     args: { productId: t.arg.id({ required: true }), first: t.arg.int(), after: t.arg.string() },
     authScopes: { staff: true },
     resolve: (_root, { productId, first, after }, { core }) => core.stockMovements(productId, { first, after }),

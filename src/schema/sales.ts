@@ -14,7 +14,7 @@ const SalesWindowSizeEnum = builder.enumType('SalesWindowSize', {
 });
 
 const SalesWindow = builder.objectRef<SalesWindowShape>('SalesWindow').implement({
-  description: 'Purchases whose occurredAt lies in [start, end), in one currency.',
+  description: 'Purchases and refunds whose occurredAt lies in [start, end), in one currency.',
   fields: (t) => ({
     cursor: t.exposeString('cursor', {
       description: "Opaque; this state's position in the sales feed. Pass it as `after` to salesUpdates.",
@@ -51,6 +51,22 @@ const SalesWindow = builder.objectRef<SalesWindowShape>('SalesWindow').implement
         return only === null ? sales : sales.filter((c) => c.category === only);
       },
     }),
+    refunds: t.exposeInt('refunds', {
+      description:
+        'Refunds (recordRefunds) whose own occurredAt lies in this window, whenever their purchase was. revenue, orders and units count sales only.',
+    }),
+    refundUnits: t.exposeInt('refundUnits', { description: 'Units given back by those refunds (restocked or not).' }),
+    refundAmount: t.field({
+      type: 'Money',
+      description: 'Money given back by those refunds, exact, in the window’s currency.',
+      resolve: (w) => formatMoney(w.refundMinor, w.currency),
+    }),
+    netRevenue: t.field({
+      type: 'Money',
+      description:
+        'revenue - refundAmount, exact. Negative when a window gives back more than it sells (refunds of earlier sales).',
+      resolve: (w) => formatMoney(w.revenueMinor - w.refundMinor, w.currency),
+    }),
     revision: t.exposeInt('revision', {
       description:
         'Goes up each time a late event corrects this window: 1 when created, +1 with every later batch that changes it.',
@@ -63,7 +79,7 @@ builder.queryField('sales', (t) =>
   t.field({
     type: [SalesWindow],
     description:
-      'Windows of `size` whose start is in [from, to), oldest first (then by currency). Windows without sales are left out. At most 10,000 windows per range.',
+      'Windows of `size` whose start is in [from, to), oldest first (then by currency). Windows without sales or refunds are left out. At most 10,000 windows per range.',
     authScopes: { staff: true },
     args: {
       size: t.arg({ type: SalesWindowSizeEnum, required: true }),

@@ -60,6 +60,9 @@ const TABLE: Record<string, Array<{ doc: string; allowed: Role[] }>> = {
   ],
   // Names are public on a storefront: any signed-in shopper may read the catalogue.
   'Query.products': [{ doc: '{ products { productId } }', allowed: ['shopper', 'staff', 'admin', 'adminKey'] }],
+  'Mutation.recordRefunds': [
+    { doc: 'mutation { recordRefunds(events: []) { accepted } }', allowed: ['integration', 'admin', 'adminKey'] },
+  ],
   'Mutation.setStockThreshold': [
     {
       doc: 'mutation { setStockThreshold(productId: "p", threshold: -1) { threshold } }',

@@ -362,6 +362,8 @@ const FOLLOWED = {
   'recommendations/activity': 'SELECT tx_id, seq FROM activity_events',
   'activity-summaries/activity': 'SELECT tx_id, seq FROM activity_events',
   'catalogue/catalogue': 'SELECT tx_id, seq FROM product_events',
+  'inventory/refunds': 'SELECT tx_id, seq FROM refund_events WHERE restock AND quantity > 0',
+  'sales/refunds': 'SELECT tx_id, seq FROM refund_events',
 } as const;
 
 const EPOCH = `TIMESTAMPTZ '1970-01-01 00:00:00+00'`;

@@ -6,7 +6,7 @@ import { InvalidInput } from '../errors.js';
 import { checkPageSize } from '../paging.js';
 import type { Rejection } from './rejections.js';
 
-export type IngestStream = 'activity' | 'inventory' | 'catalogue';
+export type IngestStream = 'activity' | 'inventory' | 'catalogue' | 'refunds';
 
 export type DeadLetter = {
   id: string;

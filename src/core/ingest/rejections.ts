@@ -24,6 +24,14 @@ export const REJECTION_CODES = {
   CURRENCY_WITHOUT_PRICE: 'currency says which currency listPrice is in; give listPrice with it, or neither',
   CONTROL_CHARACTER: 'no field may contain a control character (U+0000 to U+001F)',
   UNPAIRED_SURROGATE: 'no field may contain an unpaired surrogate (U+D800 to U+DFFF): it is not Unicode text',
+  INVALID_REFUND_QUANTITY: "a refund's quantity must be a whole number from 0 (money only) to 1000000",
+  INVALID_AMOUNT: 'amount must be a decimal string such as "19.99", at least 0',
+  EMPTY_REFUND: 'a refund must give back units (quantity) or money (amount), or both',
+  UNKNOWN_ORDER_LINE:
+    'no purchase of this productId with this orderId is stored; a refund is checked against the purchases stored when it arrives, so send it after its purchase was acknowledged',
+  CURRENCY_MISMATCH: "currency differs from the currency of the order line's purchases",
+  REFUND_EXCEEDS_SALE:
+    'this refund, with the earlier refunds of its order line, gives back more than was sold on that line (units or amount); nothing was stored',
   EVENT_ID_CONFLICT:
     'this eventId was already used for an event with other content; nothing was stored (a new event needs a new eventId)',
 } as const;

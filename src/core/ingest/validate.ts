@@ -16,7 +16,7 @@ export type ValidationContext = { defaultCurrency: string; now: Date };
 export type Validated<T> = { ok: true; event: T } | { ok: false; rejection: Rejection };
 
 const MAX_ID_LENGTH = 200;
-const MAX_QUANTITY = 1_000_000;
+export const MAX_QUANTITY = 1_000_000;
 /**
  * Builds the rejections of the event at `index`: the code's message, and what was sent instead
  * (or, given `detail`, the code's message and that).

@@ -8,9 +8,10 @@ import { crossing } from './crossing.js';
 import { type LockedStock, MAX_ABS_LEVEL } from './stock.js';
 import type { NewStockWarning } from './types.js';
 
-export type MovementKind = 'COUNT' | 'ADJUSTMENT' | 'PURCHASE';
+/** RETURN: the units of a refund with restock, back on the shelf (issue 16). */
+export type MovementKind = 'COUNT' | 'ADJUSTMENT' | 'PURCHASE' | 'RETURN';
 
-/** One logged event that moves a product's stock. `amount`: the level counted, the delta, or minus the units bought. */
+/** One logged event that moves a product's stock. `amount`: the level counted, the delta, minus the units bought, or the units returned. */
 export type StockEvent = {
   productId: string;
   kind: MovementKind;
@@ -76,9 +77,10 @@ export function foldStockEvents(
         touched.add(event.productId);
         continue;
       }
-      // A purchase of a product never counted has nothing to take from; an adjustment of one
-      // starts from nothing on the shelf. A purchase past zero is a backorder (still OUT).
-      if (quantity === null && event.kind === 'PURCHASE') continue;
+      // A purchase of a product never counted has nothing to take from (and so its return has
+      // nothing to give back); an adjustment of one starts from nothing on the shelf. A purchase
+      // past zero is a backorder (still OUT).
+      if (quantity === null && (event.kind === 'PURCHASE' || event.kind === 'RETURN')) continue;
       quantity = (quantity ?? 0) + event.amount;
     }
     if (Math.abs(quantity) > MAX_ABS_LEVEL) {

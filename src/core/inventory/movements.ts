@@ -1,8 +1,9 @@
-// A product's stock history: every count, adjustment and purchase stored in stock_movements, in
+// A product's stock history: every count, adjustment, purchase and return stored in stock_movements, in
 // event time (occurredAt, then log position), each with the level right after it. The levels are
 // worked out at read time by the same rules as the processor (event-time.ts), so a late event
 // changes the levels after it as soon as it is stored: a count sets the level, an adjustment adds
-// to it (from 0 when none was set), a purchase takes from it (nothing when none was set yet).
+// to it (from 0 when none was set), a purchase takes from it and a return gives back to it
+// (nothing when none was set yet).
 import type { Queryable } from '../../feed/feed.js';
 import { InvalidInput } from '../errors.js';
 import { checkPageSize, type Page } from '../paging.js';
@@ -13,7 +14,7 @@ export type StockMovement = {
   cursor: string;
   productId: string;
   kind: MovementKind;
-  /** COUNT: the level counted; ADJUSTMENT: the delta; PURCHASE: minus the units bought. */
+  /** COUNT: the level counted; ADJUSTMENT: the delta; PURCHASE: minus the units bought; RETURN: the units restocked. */
   amount: number;
   /** The level right after this movement; null while no level was set (a purchase of an uncounted product). */
   level: number | null;

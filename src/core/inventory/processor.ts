@@ -1,5 +1,5 @@
-// The inventory processor: follows the inventory log (counts and adjustments) and the purchases
-// of the activity log, in log order, and keeps stock levels in event time (event-time.ts), the
+// The inventory processor: follows the inventory log (counts and adjustments), the purchases
+// of the activity log and the restocking refunds (returns) of the refunds log, in log order, and keeps stock levels in event time (event-time.ts), the
 // stock movements behind them, and the edge-triggered warnings. One batch, one transaction (the
 // runner's): rows of the batch's products are locked in product order, so setStockThreshold, the
 // only other writer, waits for the batch and sees its result.
@@ -9,6 +9,7 @@ import { activityLog, PURCHASES_ONLY } from '../activity/log.js';
 import type { Clock } from '../clock.js';
 import type { Entry, Processor } from '../processing/runner.js';
 import { queueStockRebuilds } from '../recommendations/stock.js';
+import { RESTOCKS_ONLY, refundLog } from '../refunds/log.js';
 import { stockStateOf } from './crossing.js';
 import { foldStockEvents, type Movement, type StockEvent } from './event-time.js';
 import { stockWarningFeed } from './feed-source.js';
@@ -19,7 +20,11 @@ export function createInventoryProcessor(options: { defaultThreshold: number; cl
   return {
     name: 'inventory',
     feed: stockWarningFeed.table,
-    follows: [{ log: inventoryLog }, { log: activityLog, where: PURCHASES_ONLY }],
+    follows: [
+      { log: inventoryLog },
+      { log: activityLog, where: PURCHASES_ONLY },
+      { log: refundLog, where: RESTOCKS_ONLY },
+    ],
     async apply(tx, entries) {
       const events = stockEventsOf(entries);
       if (events.length === 0) return [];
@@ -50,7 +55,7 @@ function isOut(row: { quantity: number | null; threshold: number | null } | unde
   return row !== undefined && stockStateOf(row.quantity, row.threshold ?? defaultThreshold) === 'OUT';
 }
 
-/** Counts, adjustments and purchases of a batch as stock events, in log order. */
+/** Counts, adjustments, purchases and returns of a batch as stock events, in log order. */
 export function stockEventsOf(entries: readonly Entry[]): StockEvent[] {
   const events: StockEvent[] = [];
   for (const entry of entries) {
@@ -60,6 +65,17 @@ export function stockEventsOf(entries: readonly Entry[]): StockEvent[] {
         productId: e.productId,
         kind: e.quantity !== null ? 'COUNT' : 'ADJUSTMENT',
         amount: e.quantity ?? (e.delta as number),
+        occurredAt: e.occurredAt,
+        position: entry.position,
+        eventId: e.eventId,
+      });
+    } else if (entry.log === refundLog.name) {
+      const e = entry.event as ReturnType<typeof refundLog.toEvent>;
+      if (!e.restock || e.quantity === 0) continue;
+      events.push({
+        productId: e.productId,
+        kind: 'RETURN',
+        amount: e.quantity,
         occurredAt: e.occurredAt,
         position: entry.position,
         eventId: e.eventId,

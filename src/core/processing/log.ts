@@ -10,7 +10,7 @@
 import { comparePositions, type Position } from '../../feed/cursor.js';
 import { LOG_HORIZON, type Queryable } from '../../feed/feed.js';
 
-export type LogName = 'activity' | 'inventory' | 'catalogue';
+export type LogName = 'activity' | 'inventory' | 'catalogue' | 'refunds';
 
 /** How one log table is read: each stream declares its own (core/<stream>/log.ts). */
 export type PgLog<Event> = {

@@ -103,6 +103,7 @@ const LOG_TOPICS: Record<LogName, FeedTopic> = {
   activity: 'activity:event',
   inventory: 'inventory:event',
   catalogue: 'catalogue:event',
+  refunds: 'refunds:event',
 };
 /** A processor in a PostgreSQL session that stops answering (SIGSTOP) gives its lock up after this. */
 const IDLE_IN_BATCH_TIMEOUT = '30s';

@@ -7,6 +7,7 @@
 import type { Tx } from '../../db/transaction.js';
 import type { FeedTopic } from '../../feed/topics.js';
 import type { InsertedActivityEvent } from '../activity/record.js';
+import type { LoggedRefundEvent } from '../refunds/types.js';
 import { lineTotal } from './money.js';
 import {
   createShopCalendar,
@@ -30,40 +31,64 @@ export type WindowDelta = {
   looseOrders: number;
   /** Distinct orderIds of this batch in this window; counted only if no earlier batch had them. */
   orderIds: Set<string>;
+  /** Refunds whose own occurredAt lies in the window (issue 16): count, units, money. */
+  refunds: number;
+  refundUnits: number;
+  refundMinor: bigint;
 };
 
 const UTC_CALENDAR = createShopCalendar();
 
-/** Pure: the batch's purchases summed per window (on the shop's clock) and currency, ordered by (size, start, currency). */
+/**
+ * Pure: the batch's purchases and refunds summed per window (on the shop's clock) and currency,
+ * ordered by (size, start, currency). A refund counts in the window of its own event time, not
+ * in its purchase's.
+ */
 export function windowDeltas(
   events: readonly InsertedActivityEvent[],
   calendar: ShopCalendar = UTC_CALENDAR,
+  refunds: readonly LoggedRefundEvent[] = [],
 ): WindowDelta[] {
   const deltas = new Map<string, WindowDelta>();
+  const deltaOf = (size: SalesWindowSize, occurredAt: Date, currency: string): WindowDelta => {
+    const { start, end, localStart } = calendar.windowOf(size, occurredAt);
+    const key = deltaKey(size, start, currency);
+    let delta = deltas.get(key);
+    if (!delta) {
+      delta = {
+        size,
+        start,
+        end,
+        localStart,
+        currency,
+        revenueMinor: 0n,
+        units: 0,
+        looseOrders: 0,
+        orderIds: new Set(),
+        refunds: 0,
+        refundUnits: 0,
+        refundMinor: 0n,
+      };
+      deltas.set(key, delta);
+    }
+    return delta;
+  };
   for (const event of events) {
     if (event.type !== 'PURCHASE' || event.unitPriceMinor === null || event.currency === null) continue;
     for (const size of SALES_WINDOW_SIZES) {
-      const { start, end, localStart } = calendar.windowOf(size, event.occurredAt);
-      const key = deltaKey(size, start, event.currency);
-      let delta = deltas.get(key);
-      if (!delta) {
-        delta = {
-          size,
-          start,
-          end,
-          localStart,
-          currency: event.currency,
-          revenueMinor: 0n,
-          units: 0,
-          looseOrders: 0,
-          orderIds: new Set(),
-        };
-        deltas.set(key, delta);
-      }
+      const delta = deltaOf(size, event.occurredAt, event.currency);
       delta.revenueMinor += lineTotal(event.unitPriceMinor, event.quantity);
       delta.units += event.quantity;
       if (event.orderId === null) delta.looseOrders++;
       else delta.orderIds.add(event.orderId);
+    }
+  }
+  for (const refund of refunds) {
+    for (const size of SALES_WINDOW_SIZES) {
+      const delta = deltaOf(size, refund.occurredAt, refund.currency);
+      delta.refunds++;
+      delta.refundUnits += refund.quantity;
+      delta.refundMinor += refund.amountMinor;
     }
   }
   return [...deltas.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, delta]) => delta);
@@ -84,8 +109,9 @@ export async function applySalesWindows(
   tx: Tx,
   events: readonly InsertedActivityEvent[],
   settings: { orderLatenessHours: number; calendar?: ShopCalendar },
+  refunds: readonly LoggedRefundEvent[] = [],
 ): Promise<FeedTopic[]> {
-  const deltas = windowDeltas(events, settings.calendar);
+  const deltas = windowDeltas(events, settings.calendar, refunds);
   if (deltas.length === 0) return [];
   // Sorted by the statement itself (ORDER BY), so every transaction locks in the same order.
   const orders = deltas.flatMap((d) => [...d.orderIds].map((orderId) => ({ d, orderId })));
@@ -100,12 +126,14 @@ export async function applySalesWindows(
        SELECT size, window_start, currency, count(*) AS n FROM new_orders GROUP BY 1, 2, 3
      ), batch AS (
        SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],
-                            $11::timestamptz[], $12::text[])
-         AS b(size, window_start, currency, revenue_minor, units, loose_orders, window_end, local_start)
+                            $11::timestamptz[], $12::text[], $13::bigint[], $14::bigint[], $15::bigint[])
+         AS b(size, window_start, currency, revenue_minor, units, loose_orders, window_end, local_start,
+              refunds, refund_units, refund_minor)
      )
-     INSERT INTO sales_windows AS w (size, window_start, currency, revenue_minor, units, orders, window_end, local_start)
+     INSERT INTO sales_windows AS w (size, window_start, currency, revenue_minor, units, orders, window_end, local_start,
+                                     refunds, refund_units, refund_minor)
      SELECT b.size, b.window_start, b.currency, b.revenue_minor, b.units, b.loose_orders + coalesce(c.n, 0),
-            b.window_end, b.local_start
+            b.window_end, b.local_start, b.refunds, b.refund_units, b.refund_minor
        FROM batch b LEFT JOIN counted c USING (size, window_start, currency)
       -- Every batch locks windows in this one order, so two batches cannot deadlock on them.
       ORDER BY b.size, b.window_start, b.currency
@@ -113,6 +141,9 @@ export async function applySalesWindows(
        revenue_minor = w.revenue_minor + EXCLUDED.revenue_minor,
        units = w.units + EXCLUDED.units,
        orders = w.orders + EXCLUDED.orders,
+       refunds = w.refunds + EXCLUDED.refunds,
+       refund_units = w.refund_units + EXCLUDED.refund_units,
+       refund_minor = w.refund_minor + EXCLUDED.refund_minor,
        revision = w.revision + 1,
        -- Re-stamped: the window moves to the end of the feed and is published again.
        seq = nextval(pg_get_serial_sequence('sales_windows', 'seq')),
@@ -131,6 +162,9 @@ export async function applySalesWindows(
       orders.map((o) => o.orderId),
       deltas.map((d) => d.end.toISOString()),
       deltas.map((d) => d.localStart),
+      deltas.map((d) => d.refunds),
+      deltas.map((d) => d.refundUnits),
+      deltas.map((d) => d.refundMinor.toString()),
     ],
   );
   await pruneWindowOrders(tx, settings.orderLatenessHours, PRUNE_AT_LEAST + 2 * orders.length);

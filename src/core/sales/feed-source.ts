@@ -7,7 +7,7 @@ import type { SalesFilter, SalesWindow } from './types.js';
 import type { SalesWindowSize } from './window.js';
 
 export const SALES_WINDOW_COLUMNS = `t.size, t.window_start, t.currency, t.revenue_minor, t.orders, t.units,
-            t.revision, t.updated_at, t.window_end, t.local_start`;
+            t.revision, t.updated_at, t.window_end, t.local_start, t.refunds, t.refund_units, t.refund_minor`;
 
 export function toSalesWindow(row: Record<string, unknown>): SalesWindow {
   const position = positionOf(row);
@@ -25,6 +25,9 @@ export function toSalesWindow(row: Record<string, unknown>): SalesWindow {
     revenueMinor: BigInt(row.revenue_minor as string),
     orders: Number(row.orders),
     units: Number(row.units),
+    refunds: Number(row.refunds),
+    refundUnits: Number(row.refund_units),
+    refundMinor: BigInt(row.refund_minor as string),
     revision: row.revision as number,
     updatedAt: row.updated_at as Date,
   };

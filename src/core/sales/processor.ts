@@ -3,8 +3,11 @@
 // The orderIds it remembers to count each order once are kept until the latest sale is
 // SALES_ORDER_LATENESS_HOURS past their window's end, then pruned in the same transactions.
 // HOUR and DAY windows follow the shop's clock (SHOP_TIME_ZONE; window.ts).
+// It follows the refunds log too: each refund counts in the window of its own event time (issue
+// 16). Refunds were checked against their order line when appended (refunds/ingest.ts).
 import { activityLog, PURCHASES_ONLY } from '../activity/log.js';
 import { eventsOf, type Processor } from '../processing/runner.js';
+import { refundLog } from '../refunds/log.js';
 import { applySalesWindows } from './aggregate.js';
 import { salesFeed } from './feed-source.js';
 import { createShopCalendar } from './window.js';
@@ -17,7 +20,8 @@ export function createSalesProcessor(settings: { orderLatenessHours: number; sho
   return {
     name: 'sales',
     feed: salesFeed.table,
-    follows: [{ log: activityLog, where: PURCHASES_ONLY }],
-    apply: (tx, entries) => applySalesWindows(tx, eventsOf(entries, activityLog), options),
+    follows: [{ log: activityLog, where: PURCHASES_ONLY }, { log: refundLog }],
+    apply: (tx, entries) =>
+      applySalesWindows(tx, eventsOf(entries, activityLog), options, eventsOf(entries, refundLog)),
   };
 }

@@ -21,6 +21,11 @@ export type SalesWindow = {
   revenueMinor: bigint;
   orders: number;
   units: number;
+  /** Refunds whose own occurredAt lies in the window (issue 16); revenueMinor stays sales only. */
+  refunds: number;
+  refundUnits: number;
+  /** Net revenue is revenueMinor - refundMinor (negative when a window refunds more than it sells). */
+  refundMinor: bigint;
   revision: number;
   updatedAt: Date;
 };

@@ -19,6 +19,8 @@ type SalesWindow = {
   start: string;
   currency: string;
   revenue: string;
+  /** revenue less the refunds of the window (issue 16). */
+  netRevenue: string;
   orders: number;
   units: number;
   revision: number;
@@ -261,6 +263,7 @@ function drawChart(): void {
   const revenue: number[] = [];
   const orders: number[] = [];
   let total = '0';
+  let net = '0';
   let totalOrders = 0;
   let shown = 0;
   for (let t = from; t <= now; t += 60) {
@@ -271,6 +274,7 @@ function drawChart(): void {
     orders.push(sale?.orders ?? 0);
     if (sale) {
       total = addDecimal(total, sale.revenue);
+      net = addDecimal(net, sale.netRevenue);
       totalOrders += sale.orders;
       shown++;
     }
@@ -278,7 +282,7 @@ function drawChart(): void {
   $('sales-summary').textContent =
     shown === 0
       ? `no sales in the last ${CHART_MINUTES} minutes yet`
-      : `last ${CHART_MINUTES} minutes: ${total} ${currency} revenue, ${totalOrders} orders`;
+      : `last ${CHART_MINUTES} minutes: ${total} ${currency} revenue, ${totalOrders} orders, ${net} ${currency} net of refunds`;
   const box = $('chart');
   box.dataset.windows = String(shown);
   const data: uPlot.AlignedData = [xs, revenue, orders];
@@ -313,7 +317,7 @@ function drawChart(): void {
 currencySelect.addEventListener('change', drawChart);
 setInterval(drawChart, 15_000); // the x axis moves with the clock
 
-const WINDOW_FIELDS = 'cursor start currency revenue orders units revision';
+const WINDOW_FIELDS = 'cursor start currency revenue netRevenue orders units revision';
 
 async function startSales(): Promise<void> {
   const to = new Date(Date.now() + 60_000);
