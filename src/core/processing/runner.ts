@@ -362,12 +362,13 @@ export async function readBatch(
   stored: Map<string, Position>,
   limit: number,
 ): Promise<{ entries: Entry[]; next: Array<{ log: LogName; from: Position; position: Position }>; full: boolean }> {
-  const reads = await Promise.all(
-    processor.follows.map(async (follow) => {
-      const from = stored.get(key(processor.name, follow.log.name)) ?? START;
-      return { follow, from, read: await reader.read(follow.log, from, { limit, where: follow.where }) };
-    }),
-  );
+  // One after another: they share the batch's connection, where pg queues them anyway (and
+  // deprecates issuing a query while another runs).
+  const reads: Array<{ follow: Follow; from: Position; read: Awaited<ReturnType<LogReader['read']>> }> = [];
+  for (const follow of processor.follows) {
+    const from = stored.get(key(processor.name, follow.log.name)) ?? START;
+    reads.push({ follow, from, read: await reader.read(follow.log, from, { limit, where: follow.where }) });
+  }
   let cut: Position | null = null;
   for (const { read } of reads) cut = cut === null ? read.next : minPosition(cut, read.next);
   const entries: Entry[] = [];
