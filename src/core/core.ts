@@ -33,6 +33,8 @@ import { boundReads } from './reads.js';
 import { createRecommendationBuilder } from './recommendations/builder.js';
 import { createRecommendationsProcessor } from './recommendations/processor.js';
 import { followRecommendations, readRecommendations } from './recommendations/read.js';
+import { readSalesAlertPage, type SalesAlertFilter, salesAlertFeed, checkSalesAlertFilter } from './sales/alerts-feed.js';
+import { createSalesAlertsProcessor } from './sales/alerts.js';
 import { salesFeed } from './sales/feed-source.js';
 import { requireCurrency } from './sales/money.js';
 import { createSalesProcessor } from './sales/processor.js';
@@ -46,7 +48,10 @@ export type CoreOptions = {
   feed: Feed;
   fanout: Fanout;
   clock: Clock;
-  config: Pick<Config, 'db' | 'ingest' | 'inventory' | 'sales' | 'recommendations' | 'processing' | 'webhooks'>;
+  config: Pick<
+    Config,
+    'db' | 'ingest' | 'inventory' | 'sales' | 'salesAlerts' | 'recommendations' | 'processing' | 'webhooks'
+  >;
   /** Told the outcome of every ingest batch, for metrics. */
   onIngested?: (stream: IngestStream, report: IngestReport) => void;
   /** Told after every batch a processor commits, for metrics. */
@@ -118,6 +123,7 @@ export function createCore({
       createSalesProcessor(config.sales),
       createRecommendationsProcessor(config.recommendations),
       createActivitySummariesProcessor(),
+      createSalesAlertsProcessor({ ...config.salesAlerts, shopTimeZone: config.sales.shopTimeZone }),
     ],
     onBatch,
   });
@@ -179,6 +185,17 @@ export function createCore({
     followSales: (filter: SalesFilter, after?: string | null) =>
       feed.follow(salesFeed, {
         filter: { ...filter, currency: filter.currency == null ? null : requireCurrency(filter.currency) },
+        after: after ? decodeCursor(after) : null,
+      }),
+
+    /** Sales alerts in feed order (each in its latest state), a page at a time. */
+    salesAlerts: (filter: SalesAlertFilter, page: { first?: number | null; after?: string | null }) =>
+      readSalesAlertPage(reads, filter, page),
+
+    /** Each alert when raised and every time it changes (a late correction); conflated per alert. */
+    followSalesAlerts: (filter: SalesAlertFilter, after?: string | null) =>
+      feed.follow(salesAlertFeed, {
+        filter: checkSalesAlertFilter(filter),
         after: after ? decodeCursor(after) : null,
       }),
 
@@ -247,7 +264,13 @@ export function createCore({
     /** Send queued webhook deliveries from this process (the server starts it; every server may). */
     startWebhooks: () => {
       // Woken when a batch wrote warnings (here, in the background worker or, with Redis, elsewhere).
-      stopWebhookWakeups = fanout.subscribe('inventory:warning', () => webhookWorker.wake());
+      const unsubscribes = [
+        fanout.subscribe('inventory:warning', () => webhookWorker.wake()),
+        fanout.subscribe('alerts:sales', () => webhookWorker.wake()),
+      ];
+      stopWebhookWakeups = () => {
+        for (const unsubscribe of unsubscribes) unsubscribe();
+      };
       webhookWorker.start();
     },
 
