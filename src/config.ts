@@ -262,7 +262,7 @@ export function loadConfig(env: Env = process.env): Config {
       shopTimeZone: readTimeZone(read.string('SHOP_TIME_ZONE', 'UTC'), problems),
     },
     salesAlerts: {
-      sensitivity: read.int('SALES_ALERT_SENSITIVITY', 5, { min: 1, max: 100 }),
+      sensitivity: read.int('SALES_ALERT_SENSITIVITY', 4, { min: 1, max: 100 }),
       minOrders: read.int('SALES_ALERT_MIN_ORDERS', 20, { min: 1 }),
       minUnits: read.int('SALES_ALERT_MIN_UNITS', 20, { min: 1 }),
       latenessMinutes: read.int('SALES_ALERT_LATENESS_MINUTES', 5, { min: 0, max: 24 * 60 }),

@@ -33,8 +33,13 @@ import { boundReads } from './reads.js';
 import { createRecommendationBuilder } from './recommendations/builder.js';
 import { createRecommendationsProcessor } from './recommendations/processor.js';
 import { followRecommendations, readRecommendations } from './recommendations/read.js';
-import { readSalesAlertPage, type SalesAlertFilter, salesAlertFeed, checkSalesAlertFilter } from './sales/alerts-feed.js';
 import { createSalesAlertsProcessor } from './sales/alerts.js';
+import {
+  checkSalesAlertFilter,
+  readSalesAlertPage,
+  type SalesAlertFilter,
+  salesAlertFeed,
+} from './sales/alerts-feed.js';
 import { salesFeed } from './sales/feed-source.js';
 import { requireCurrency } from './sales/money.js';
 import { createSalesProcessor } from './sales/processor.js';

@@ -5,7 +5,6 @@ import type pg from 'pg';
 import { decodeCursor, encodeCursor, type Position, START } from '../../feed/cursor.js';
 import { type FeedSource, positionOf, type Queryable, readAfter } from '../../feed/feed.js';
 import { InvalidInput } from '../errors.js';
-import { formatMoney } from './money.js';
 import { checkPageSize, type Page } from '../paging.js';
 import {
   SALES_ALERT_KINDS,
@@ -14,6 +13,7 @@ import {
   type SalesAlertKind,
   type SalesAlertMetric,
 } from './alerts-rules.js';
+import { formatMoney } from './money.js';
 
 export type SalesAlertStatus = 'RAISED' | 'CLEARED';
 
@@ -115,9 +115,7 @@ export function checkSalesAlertFilter(filter: SalesAlertFilter): SalesAlertFilte
   }
   const unknownMetrics = (filter.metrics ?? []).filter((m) => !SALES_ALERT_METRICS.includes(m));
   if (unknownMetrics.length > 0) {
-    throw new InvalidInput(
-      `metrics must be among ${SALES_ALERT_METRICS.join(', ')}, got ${unknownMetrics.join(', ')}`,
-    );
+    throw new InvalidInput(`metrics must be among ${SALES_ALERT_METRICS.join(', ')}, got ${unknownMetrics.join(', ')}`);
   }
   if (filter.from != null && filter.to != null && filter.from > filter.to) {
     throw new InvalidInput(`from (${filter.from.toISOString()}) must not be after to (${filter.to.toISOString()})`);

@@ -1,13 +1,14 @@
 // The pure rules of the sales alerts: which past hours an HOUR window is compared with, what is
-// normal for it (the median of those hours), and how unusual it is (a robust z-score). No
+// normal for it (the median of those hours), and how unusual it is (a robust score). No
 // database and no clock: the processor (alerts.ts) gives the values, these give the verdict.
 //
-// Method: expected = median of the comparison hours; spread = the larger of 1.4826 × MAD (the
-// median absolute deviation, scaled to a standard deviation) and Poisson noise (√expected for
-// counts, expected revenue / √expected orders for revenue); score = (observed − expected) / spread.
-// The median and MAD ignore one odd hour in the history (last week's outage does not make this
-// week's normal look like a spike); the Poisson floor keeps a very regular history from turning
-// ordinary counting noise into alerts.
+// Method: expected = the median of the comparison hours. Score = a robust z-score on the
+// square-root scale: (2√observed − median of 2√samples) / max(1, 1.4826 × MAD of 2√samples),
+// the MAD taken over the weeks' and the trailing days' hours together (see judge).
+// Square roots make Poisson counting noise about 1 at any volume (Anscombe), so one sensitivity
+// fits 03:00 and 14:00 and a drop to zero is as visible as a doubling; the median and MAD ignore
+// one odd hour in the history (last week's outage does not make this week look like a spike),
+// and the floor of 1 keeps a very regular history from turning counting noise into alerts.
 import { DateTime } from 'luxon';
 import type { ShopCalendar } from './window.js';
 
@@ -35,7 +36,12 @@ const FALLBACK_DAYS = 7;
 const FALLBACK_HOURS = 6;
 const MAD_TO_SD = 1.4826;
 
-export type ComparisonHours = { baseline: SalesAlertBaseline; hours: Date[] };
+/**
+ * `hours`: the hours whose median is what is normal. `spreadHours`: the hours whose scatter says
+ * how much an hour varies: the weeks' hours and the trailing days' same hour together, since a
+ * scatter measured on three or four hours is itself mostly noise.
+ */
+export type ComparisonHours = { baseline: SalesAlertBaseline; hours: Date[]; spreadHours: Date[] };
 
 /**
  * The starts of the hours an HOUR window starting at `start` is compared with: the same hour of
@@ -51,22 +57,29 @@ export function comparisonHours(
   weeks: number,
 ): ComparisonHours | null {
   const local = DateTime.fromJSDate(start, { zone: calendar.zone });
-  const candidates: Array<[SalesAlertBaseline, number, 'weeks' | 'days' | 'hours']> = [
-    ['WEEKS', weeks, 'weeks'],
-    ['DAYS', FALLBACK_DAYS, 'days'],
-    ['HOURS', FALLBACK_HOURS, 'hours'],
-  ];
-  for (const [baseline, count, unit] of candidates) {
+  const shifted = (count: number, unit: 'weeks' | 'days' | 'hours') => {
     const hours: Date[] = [];
     for (let k = 1; k <= count; k++) {
-      const shifted = local.minus({ [unit]: k }).toJSDate();
       // Normalised through the calendar: a shifted instant inside a skipped or repeated hour
       // lands on the window that really exists.
-      const hour = calendar.windowOf('HOUR', shifted).start;
+      const hour = calendar.windowOf('HOUR', local.minus({ [unit]: k }).toJSDate()).start;
       if (hour.getTime() >= firstHour.getTime()) hours.push(hour);
     }
-    if (hours.length >= MIN_SAMPLES) return { baseline, hours };
+    return hours;
+  };
+  const byWeek = shifted(weeks, 'weeks');
+  const byDay = shifted(FALLBACK_DAYS, 'days');
+  if (byWeek.length >= MIN_SAMPLES) {
+    const seen = new Set(byWeek.map((h) => h.getTime()));
+    return {
+      baseline: 'WEEKS',
+      hours: byWeek,
+      spreadHours: byWeek.concat(byDay.filter((h) => !seen.has(h.getTime()))),
+    };
   }
+  if (byDay.length >= MIN_SAMPLES) return { baseline: 'DAYS', hours: byDay, spreadHours: byDay };
+  const byHour = shifted(FALLBACK_HOURS, 'hours');
+  if (byHour.length >= MIN_SAMPLES) return { baseline: 'HOURS', hours: byHour, spreadHours: byHour };
   return null;
 }
 
@@ -91,28 +104,56 @@ function mad(values: readonly number[], center: number): number {
 
 export type Judgement = { expected: number; score: number };
 
-/** A count (orders, units) against its history: Poisson noise is the least spread assumed. */
-export function judgeCount(observed: number, samples: readonly number[]): Judgement {
-  const expected = median(samples);
-  const spread = Math.max(MAD_TO_SD * mad(samples, expected), Math.sqrt(Math.max(expected, 1)));
-  return { expected, score: round((observed - expected) / spread) };
+/** What an hour is judged against: the values of the comparison hours and of the spread hours. */
+export type History = { samples: readonly number[]; spread: readonly number[] };
+
+/**
+ * How unusual `observed` is, on the square-root scale: for Poisson counts 2√x has a standard
+ * deviation of about 1 whatever the mean (Anscombe), so one threshold fits a quiet hour and a
+ * busy one, and both tails behave. `dispersion`: how many times its mean a value's variance is
+ * (1 for orders; more when an order carries several units, or amounts vary). The spread is the
+ * larger of 1 (counting noise) and 1.4826 × MAD of the spread hours (a history that varies more),
+ * widened by √(1 + π/2n) because the median of n hours is itself an estimate.
+ */
+function judge(observed: number, history: History, dispersion: number): number {
+  const root = (x: number) => 2 * Math.sqrt(Math.max(x, 0) / dispersion);
+  const center = median(history.samples.map(root));
+  const spreadRoots = history.spread.map(root);
+  const scatter = MAD_TO_SD * mad(spreadRoots, median(spreadRoots));
+  const spread = Math.max(1, scatter) * Math.sqrt(1 + Math.PI / 2 / history.samples.length);
+  return round((root(observed) - center) / spread);
+}
+
+/** Units in one product's hour vary more than a count of orders: an order may carry several. */
+export const UNITS_DISPERSION = 2;
+
+/** A count (orders, or units with UNITS_DISPERSION) against its history. */
+export function judgeCount(observed: number, history: History, dispersion = 1): Judgement {
+  return { expected: median(history.samples), score: judge(observed, history, dispersion) };
 }
 
 /**
- * Revenue against its history. Its noise floor is that of the orders behind it: expected revenue
- * over √(expected orders), the spread of a mean of that many orders' worth.
+ * Revenue against its history, in units of a typical order's value (expected revenue per
+ * expected order, else this hour's): a sum of N orders whose values vary about as much as their
+ * mean has a variance of 2N of those units squared, hence a dispersion of 2 on that scale.
  */
 export function judgeRevenue(
   observedMinor: bigint,
-  samplesMinor: readonly bigint[],
-  expectedOrders: number,
+  history: { samples: readonly bigint[]; spread: readonly bigint[] },
+  orders: { expected: number; observed: number },
 ): Judgement & { expectedMinor: bigint } {
-  const expectedMinor = medianMinor(samplesMinor);
+  const expectedMinor = medianMinor(history.samples);
   const expected = Number(expectedMinor);
-  const samples = samplesMinor.map(Number);
-  const floor = Math.max(expected / Math.sqrt(Math.max(expectedOrders, 1)), 1);
-  const spread = Math.max(MAD_TO_SD * mad(samples, expected), floor);
-  return { expected, expectedMinor, score: round((Number(observedMinor) - expected) / spread) };
+  const observed = Number(observedMinor);
+  const orderValue =
+    orders.expected > 0 && expected > 0 ? expected / orders.expected : observed / Math.max(orders.observed, 1);
+  const inOrders = (minor: bigint) => (orderValue > 0 ? Number(minor) / orderValue : 0);
+  const score = judge(
+    orderValue > 0 ? observed / orderValue : 0,
+    { samples: history.samples.map(inOrders), spread: history.spread.map(inOrders) },
+    2,
+  );
+  return { expected, expectedMinor, score };
 }
 
 /**

@@ -21,6 +21,7 @@ import { salesAlertWebhook } from '../webhooks/payloads.js';
 import { queueWebhookDeliveries } from '../webhooks/queue.js';
 import { salesAlertFeed } from './alerts-feed.js';
 import {
+  type ComparisonHours,
   comparisonHours,
   judgeCount,
   judgeRevenue,
@@ -28,6 +29,7 @@ import {
   type SalesAlertKind,
   type SalesAlertMetric,
   type SalesAlertSettings,
+  UNITS_DISPERSION,
   verdictOf,
 } from './alerts-rules.js';
 import { createShopCalendar, type LocalWindow, type ShopCalendar } from './window.js';
@@ -135,7 +137,7 @@ async function judgeHours(
   for (const values of observed.values()) for (const product of values.units.keys()) products.add(product);
   // The history: hours judged before (stored), overridden by the ones judged now, in order.
   const needed = new Set<number>();
-  for (const comparison of comparisons.values()) for (const h of comparison?.hours ?? []) needed.add(h.getTime());
+  for (const comparison of comparisons.values()) for (const h of comparison?.spreadHours ?? []) needed.add(h.getTime());
   for (const h of hours) needed.delete(h.start.getTime());
   const history = await readHistory(tx, [...needed], [...products]);
   for (const [start, values] of observed) history.set(start, values);
@@ -154,7 +156,7 @@ async function judgeHours(
 export function judgeHour(
   hour: LocalWindow,
   values: HourValues,
-  comparison: { baseline: SalesAlertBaseline; hours: Date[] },
+  comparison: ComparisonHours,
   history: ReadonlyMap<number, HourValues>,
   settings: SalesAlertSettings,
 ): AlertRow[] {
@@ -164,13 +166,15 @@ export function judgeHour(
   // Every currency sold in the hour or in its history: a currency that stopped selling is a drop.
   const currencies = new Set(values.totals.keys());
   for (const h of comparison.hours) for (const c of samplesOf(h)?.totals.keys() ?? []) currencies.add(c);
+  const none = { orders: 0, revenueMinor: 0n };
   for (const currency of [...currencies].sort()) {
-    const now = values.totals.get(currency) ?? { orders: 0, revenueMinor: 0n };
-    const past = comparison.hours.map((h) => samplesOf(h)?.totals.get(currency) ?? { orders: 0, revenueMinor: 0n });
-    const orders = judgeCount(
-      now.orders,
-      past.map((p) => p.orders),
-    );
+    const now = values.totals.get(currency) ?? none;
+    const past = comparison.hours.map((h) => samplesOf(h)?.totals.get(currency) ?? none);
+    const scatter = comparison.spreadHours.map((h) => samplesOf(h)?.totals.get(currency) ?? none);
+    const orders = judgeCount(now.orders, {
+      samples: past.map((p) => p.orders),
+      spread: scatter.map((p) => p.orders),
+    });
     const volume = { expected: orders.expected, observed: now.orders, minimum: settings.minOrders };
     const ordersKind = verdictOf(orders, volume, settings.sensitivity);
     if (ordersKind) {
@@ -188,8 +192,8 @@ export function judgeHour(
     }
     const revenue = judgeRevenue(
       now.revenueMinor,
-      past.map((p) => p.revenueMinor),
-      orders.expected,
+      { samples: past.map((p) => p.revenueMinor), spread: scatter.map((p) => p.revenueMinor) },
+      { expected: orders.expected, observed: now.orders },
     );
     const revenueKind = verdictOf(revenue, volume, settings.sensitivity);
     if (revenueKind) {
@@ -209,11 +213,18 @@ export function judgeHour(
   // Spikes only per product: a drop of one product is rarely news, and there are many products.
   for (const [productId, units] of [...values.units].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (units < settings.minUnits) continue;
+    const unitsOf = (h: Date) => samplesOf(h)?.units.get(productId) ?? 0;
     const judged = judgeCount(
       units,
-      comparison.hours.map((h) => samplesOf(h)?.units.get(productId) ?? 0),
+      { samples: comparison.hours.map(unitsOf), spread: comparison.spreadHours.map(unitsOf) },
+      UNITS_DISPERSION,
     );
-    const kind = verdictOf(judged, { expected: judged.expected, observed: units, minimum: settings.minUnits }, settings.sensitivity, true);
+    const kind = verdictOf(
+      judged,
+      { expected: judged.expected, observed: units, minimum: settings.minUnits },
+      settings.sensitivity,
+      true,
+    );
     if (kind) {
       alerts.push({
         ...base,
