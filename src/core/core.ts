@@ -45,8 +45,8 @@ import { requireCurrency } from './sales/money.js';
 import { createSalesProcessor } from './sales/processor.js';
 import { readSalesWindows, type SalesQuery } from './sales/query.js';
 import type { SalesFilter } from './sales/types.js';
-import { createWebhookAdmin, type WebhookDeliveryStatus } from './webhooks/admin.js';
-import { createWebhookWorker } from './webhooks/worker.js';
+import { createWebhookAdmin, readWebhookQueue, type WebhookDeliveryStatus } from './webhooks/admin.js';
+import { createWebhookWorker, type WebhookOutcome } from './webhooks/worker.js';
 
 export type CoreOptions = {
   db: Db;
@@ -67,6 +67,8 @@ export type CoreOptions = {
   log?: Logger;
   /** For webhook deliveries; a child of `log` without it. */
   webhookLog?: Logger;
+  /** Told how each webhook delivery attempt of this process ended, for metrics. */
+  onWebhookOutcome?: (outcome: WebhookOutcome) => void;
 };
 
 export type Core = ReturnType<typeof createCore>;
@@ -82,6 +84,7 @@ export function createCore({
   onRefused,
   log,
   webhookLog,
+  onWebhookOutcome,
 }: CoreOptions) {
   const writes = trackWrites();
   const reported = (stream: IngestStream) => (report: IngestReport) => {
@@ -154,6 +157,7 @@ export function createCore({
     pool: db.pool,
     settings: config.webhooks,
     log: webhookLog ?? background.child({ part: 'webhooks' }),
+    onOutcome: onWebhookOutcome,
   });
   const webhooks = createWebhookAdmin({
     pool: db.pool,
@@ -265,6 +269,12 @@ export function createCore({
     }) => webhooks.deliveries(options),
 
     replayWebhookDelivery: (id: string) => webhooks.replay(id),
+
+    /** The delivery queue: pending, due, failed, oldest pending (/metrics). */
+    webhookQueue: () => readWebhookQueue(db.pool),
+
+    /** Deletes delivered webhook deliveries past WEBHOOK_DELIVERY_RETENTION_HOURS now (the worker does it once a minute). */
+    pruneWebhookDeliveries: () => webhookWorker.prune(),
 
     /** Send queued webhook deliveries from this process (the server starts it; every server may). */
     startWebhooks: () => {
