@@ -343,6 +343,13 @@ describe('sales alerts on simulated traffic', () => {
       `${new Date(broken.from).toISOString()} SALES_DROP REVENUE CLEARED v2`,
     ]);
 
+    // Cleared with the corrected numbers, not the ones it was raised with.
+    const ordersNow = corrected.find((a) => a.metric === 'ORDERS') as SalesAlert;
+    const ordersThen = raised.find((a) => a.metric === 'ORDERS') as SalesAlert;
+    expect(Number(ordersNow.observed)).toBeGreaterThan(Number(ordersThen.observed) * 4);
+    expect(ordersNow.score).toBeGreaterThan(-settings.sensitivity);
+    expect(ordersNow.id).toBe(ordersThen.id);
+
     // Each version went to the endpoint that takes sales alerts, and only to it.
     const { rows } = await shop.pool.query<{ url: string; item_key: string; payload: Record<string, any> }>(
       `SELECT e.url, d.item_key, d.payload FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id

@@ -143,22 +143,37 @@ async function judgeHours(
   for (const [start, values] of observed) history.set(start, values);
 
   const alerts: AlertRow[] = [];
+  const judged = new Map<number, Map<string, Judged>>();
   for (const hour of hours) {
     const comparison = comparisons.get(hour.start.getTime());
     if (!comparison) continue;
-    alerts.push(...judgeHour(hour, observed.get(hour.start.getTime()) as HourValues, comparison, history, settings));
+    const metrics = new Map<string, Judged>();
+    judged.set(hour.start.getTime(), metrics);
+    const values = observed.get(hour.start.getTime()) as HourValues;
+    alerts.push(...judgeHour(hour, values, comparison, history, settings, metrics));
   }
   await storeObserved(tx, hours, observed);
-  return storeAlerts(tx, hours, alerts);
+  return storeAlerts(tx, hours, alerts, judged);
 }
 
-/** The verdicts of one hour: every alert it raises (cleared ones are found when stored). */
+/** What one metric of one hour came to, raised or not: a CLEARED alert shows it. */
+export type Judged = { expected: string; observed: string; score: number };
+
+/** The key of a judged metric within its hour: metric, currency, product. */
+export const judgedKey = (metric: SalesAlertMetric, currency: string, productId: string) =>
+  `${metric}|${currency}|${productId}`;
+
+/**
+ * The verdicts of one hour: every alert it raises, and what each metric came to (`judged`, by
+ * judgedKey), so that an alert it no longer raises is cleared with the new values.
+ */
 export function judgeHour(
   hour: LocalWindow,
   values: HourValues,
   comparison: ComparisonHours,
   history: ReadonlyMap<number, HourValues>,
   settings: SalesAlertSettings,
+  judged: Map<string, Judged> = new Map(),
 ): AlertRow[] {
   const alerts: AlertRow[] = [];
   const samplesOf = (h: Date) => history.get(h.getTime());
@@ -176,6 +191,11 @@ export function judgeHour(
       spread: scatter.map((p) => p.orders),
     });
     const volume = { expected: orders.expected, observed: now.orders, minimum: settings.minOrders };
+    judged.set(judgedKey('ORDERS', currency, ''), {
+      expected: String(orders.expected),
+      observed: String(now.orders),
+      score: orders.score,
+    });
     const ordersKind = verdictOf(orders, volume, settings.sensitivity);
     if (ordersKind) {
       alerts.push({
@@ -195,6 +215,11 @@ export function judgeHour(
       { samples: past.map((p) => p.revenueMinor), spread: scatter.map((p) => p.revenueMinor) },
       { expected: orders.expected, observed: now.orders },
     );
+    judged.set(judgedKey('REVENUE', currency, ''), {
+      expected: revenue.expectedMinor.toString(),
+      observed: now.revenueMinor.toString(),
+      score: revenue.score,
+    });
     const revenueKind = verdictOf(revenue, volume, settings.sensitivity);
     if (revenueKind) {
       alerts.push({
@@ -212,16 +237,20 @@ export function judgeHour(
   }
   // Spikes only per product: a drop of one product is rarely news, and there are many products.
   for (const [productId, units] of [...values.units].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    if (units < settings.minUnits) continue;
     const unitsOf = (h: Date) => samplesOf(h)?.units.get(productId) ?? 0;
-    const judged = judgeCount(
+    const product = judgeCount(
       units,
       { samples: comparison.hours.map(unitsOf), spread: comparison.spreadHours.map(unitsOf) },
       UNITS_DISPERSION,
     );
+    judged.set(judgedKey('UNITS', '', productId), {
+      expected: String(product.expected),
+      observed: String(units),
+      score: product.score,
+    });
     const kind = verdictOf(
-      judged,
-      { expected: judged.expected, observed: units, minimum: settings.minUnits },
+      product,
+      { expected: product.expected, observed: units, minimum: settings.minUnits },
       settings.sensitivity,
       true,
     );
@@ -233,9 +262,9 @@ export function judgeHour(
         currency: '',
         productId,
         status: 'RAISED',
-        expected: String(judged.expected),
+        expected: String(product.expected),
         observed: String(units),
-        score: judged.score,
+        score: product.score,
       });
     }
   }
@@ -377,7 +406,12 @@ async function storeObserved(tx: Tx, hours: readonly LocalWindow[], observed: Ma
  * a stored RAISED alert the hour no longer raises is CLEARED. Every row written is queued for
  * the webhook endpoints that take SALES_ALERT, in this transaction. True if any row was written.
  */
-async function storeAlerts(tx: Tx, hours: readonly LocalWindow[], alerts: AlertRow[]): Promise<boolean> {
+async function storeAlerts(
+  tx: Tx,
+  hours: readonly LocalWindow[],
+  alerts: AlertRow[],
+  judged: ReadonlyMap<number, ReadonlyMap<string, Judged>>,
+): Promise<boolean> {
   const keyOf = (a: { start: Date; kind: string; metric: string; currency: string; productId: string }) =>
     `${a.start.getTime()}|${a.kind}|${a.metric}|${a.currency}|${a.productId}`;
   const raised = new Set(alerts.map((a) => keyOf({ start: a.window.start, ...a })));
@@ -403,6 +437,8 @@ async function storeAlerts(tx: Tx, hours: readonly LocalWindow[], alerts: AlertR
   const rows = alerts.slice();
   for (const s of standing) {
     if (raised.has(keyOf({ start: s.window_start, productId: s.product_id, ...s }))) continue;
+    // Cleared with what the metric comes to now (the stored values when it was not judged again).
+    const now = judged.get(s.window_start.getTime())?.get(judgedKey(s.metric, s.currency, s.product_id));
     rows.push({
       window: { start: s.window_start, end: s.window_end, localStart: s.local_start },
       kind: s.kind,
@@ -410,9 +446,9 @@ async function storeAlerts(tx: Tx, hours: readonly LocalWindow[], alerts: AlertR
       currency: s.currency,
       productId: s.product_id,
       status: 'CLEARED',
-      expected: s.expected,
-      observed: s.observed,
-      score: s.score,
+      expected: now?.expected ?? s.expected,
+      observed: now?.observed ?? s.observed,
+      score: now?.score ?? s.score,
       baseline: s.baseline,
       samples: s.samples,
     });
