@@ -264,6 +264,25 @@ describe('the rules', () => {
       '2026-03-02T11:00:00.000Z',
     ]);
     expect(comparisonHours(start, new Date('2026-03-20T00:00:00Z'), calendar, 4)?.baseline).toBe('DAYS');
+    // Across the autumn change in New York: 14:00 on the shop's clock, before and after it.
+    const newYork = createShopCalendar('America/New_York');
+    const days = comparisonHours(new Date('2026-11-02T14:00:00-05:00'), new Date('2026-10-30T00:00:00Z'), newYork, 4);
+    expect(days?.baseline).toBe('DAYS');
+    expect(days?.hours.map((h) => h.toISOString())).toEqual([
+      '2026-11-01T19:00:00.000Z',
+      '2026-10-31T18:00:00.000Z',
+      '2026-10-30T18:00:00.000Z',
+    ]);
+    // The 6 hours just before 03:00 EST, across the repeated 01:00 (05:00Z EDT, 06:00Z EST): real hours.
+    const hours = comparisonHours(new Date('2026-11-01T03:00:00-05:00'), new Date('2026-11-01T00:00:00Z'), newYork, 4);
+    expect(hours?.hours.map((h) => h.toISOString())).toEqual([
+      '2026-11-01T07:00:00.000Z',
+      '2026-11-01T06:00:00.000Z',
+      '2026-11-01T05:00:00.000Z',
+      '2026-11-01T04:00:00.000Z',
+      '2026-11-01T03:00:00.000Z',
+      '2026-11-01T02:00:00.000Z',
+    ]);
     expect(comparisonHours(start, new Date('2026-03-30T05:00:00Z'), calendar, 4)?.baseline).toBe('HOURS');
     expect(comparisonHours(start, new Date('2026-03-30T08:00:00Z'), calendar, 4)).toBeNull();
   });

@@ -9,7 +9,7 @@
 // fits 03:00 and 14:00 and a drop to zero is as visible as a doubling; the median and MAD ignore
 // one odd hour in the history (last week's outage does not make this week look like a spike),
 // and the floor of 1 keeps a very regular history from turning counting noise into alerts.
-import { DateTime } from 'luxon';
+import { IANAZone } from 'luxon';
 import type { ShopCalendar } from './window.js';
 
 export const SALES_ALERT_KINDS = ['SALES_DROP', 'SALES_SPIKE'] as const;
@@ -56,19 +56,19 @@ export function comparisonHours(
   calendar: ShopCalendar,
   weeks: number,
 ): ComparisonHours | null {
-  const local = DateTime.fromJSDate(start, { zone: calendar.zone });
-  const shifted = (count: number, unit: 'weeks' | 'days' | 'hours') => {
+  const clock = shopClockOf(calendar);
+  const startMs = start.getTime();
+  const shifted = (count: number, stepMs: number, wallClock: boolean) => {
     const hours: Date[] = [];
     for (let k = 1; k <= count; k++) {
-      // Normalised through the calendar: a shifted instant inside a skipped or repeated hour
-      // lands on the window that really exists.
-      const hour = calendar.windowOf('HOUR', local.minus({ [unit]: k }).toJSDate()).start;
-      if (hour.getTime() >= firstHour.getTime()) hours.push(hour);
+      const at = wallClock ? clock.sameWallClock(startMs, k * stepMs) : startMs - k * stepMs;
+      const hour = clock.hourStart(at);
+      if (hour >= firstHour.getTime()) hours.push(new Date(hour));
     }
     return hours;
   };
-  const byWeek = shifted(weeks, 'weeks');
-  const byDay = shifted(FALLBACK_DAYS, 'days');
+  const byWeek = shifted(weeks, WEEK_MS, true);
+  const byDay = shifted(FALLBACK_DAYS, DAY_MS, true);
   if (byWeek.length >= MIN_SAMPLES) {
     const seen = new Set(byWeek.map((h) => h.getTime()));
     return {
@@ -78,9 +78,60 @@ export function comparisonHours(
     };
   }
   if (byDay.length >= MIN_SAMPLES) return { baseline: 'DAYS', hours: byDay, spreadHours: byDay };
-  const byHour = shifted(FALLBACK_HOURS, 'hours');
+  const byHour = shifted(FALLBACK_HOURS, HOUR_MS, false);
   if (byHour.length >= MIN_SAMPLES) return { baseline: 'HOURS', hours: byHour, spreadHours: byHour };
   return null;
+}
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+const WEEK_MS = 7 * DAY_MS;
+
+/**
+ * Wall-clock arithmetic on the shop's clock from UTC offsets (Luxon's zone rules), remembered per
+ * instant: an hour is compared with a dozen others, and a batch that closes months of hours
+ * (a replay) would spend seconds building a DateTime for each.
+ */
+type ShopClock = {
+  /** The instant whose wall-clock time is `deltaMs` before that of `ms` (a day before 14:00 is 14:00). */
+  sameWallClock(ms: number, deltaMs: number): number;
+  /** The start of the HOUR window containing `ms`. */
+  hourStart(ms: number): number;
+};
+
+const clocks = new Map<string, ShopClock>();
+
+function shopClockOf(calendar: ShopCalendar): ShopClock {
+  let clock = clocks.get(calendar.zone);
+  if (clock) return clock;
+  const zone = IANAZone.create(calendar.zone);
+  const offsets = new Map<number, number>();
+  const offset = (ms: number) => {
+    let minutes = offsets.get(ms);
+    if (minutes === undefined) {
+      if (offsets.size > 200_000) offsets.clear();
+      minutes = zone.offset(ms);
+      offsets.set(ms, minutes);
+    }
+    return minutes * 60_000;
+  };
+  clock = {
+    sameWallClock(ms, deltaMs) {
+      const wall = ms + offset(ms) - deltaMs;
+      let at = wall - offset(ms);
+      // The offset then may differ (daylight saving between the two): settle on the one in force.
+      at = wall - offset(at);
+      return wall - offset(at) === at ? at : wall - offset(at);
+    },
+    hourStart(ms) {
+      // Hours start on the local hour; on a shifted instant that is not one (a skipped or repeated
+      // hour), the calendar finds the window that really exists.
+      if ((ms + offset(ms)) % HOUR_MS === 0) return ms;
+      return calendar.windowOf('HOUR', new Date(ms)).start.getTime();
+    },
+  };
+  clocks.set(calendar.zone, clock);
+  return clock;
 }
 
 export function median(values: readonly number[]): number {
