@@ -60,8 +60,11 @@ const SalesAlert = builder.objectRef<SalesAlertShape>('SalesAlert').implement({
     baseline: t.field({ type: SalesAlertBaselineEnum, resolve: (a) => a.baseline }),
     samples: t.exposeInt('samples', { description: 'How many comparison hours the expected value is the median of.' }),
     version: t.exposeInt('version', { description: '1 when raised, +1 with every later change (a late correction).' }),
-    raisedAt: t.field({ type: 'DateTime', resolve: (a) => a.raisedAt }),
-    updatedAt: t.field({ type: 'DateTime', resolve: (a) => a.updatedAt }),
+    updatedAt: t.field({
+      type: 'DateTime',
+      description: 'When this version was written.',
+      resolve: (a) => a.updatedAt,
+    }),
   }),
 });
 
