@@ -50,6 +50,18 @@ export type Config = Readonly<{
     /** The shop's IANA time zone: DAY windows run from its midnight to the next, HOUR windows start on its hour. */
     shopTimeZone: string;
   }>;
+  salesAlerts: Readonly<{
+    /** How unusual an hour must be to raise an alert: robust standard deviations from what is normal. */
+    sensitivity: number;
+    /** Orders an hour must normally have (a drop) or have (a spike) before its orders or revenue can alert. */
+    minOrders: number;
+    /** Units of one product an hour must have before a spike in them alerts. */
+    minUnits: number;
+    /** An HOUR window is judged once the activity log's watermark is this far past its end. */
+    latenessMinutes: number;
+    /** The same hour of the shop's week is compared over this many trailing weeks. */
+    historyWeeks: number;
+  }>;
   recommendations: Readonly<{
     /** How much one kind of action says about a shopper's interest; 0 ignores it. */
     weights: Readonly<{ browse: number; addToCart: number; purchase: number }>;
@@ -138,6 +150,8 @@ export type Config = Readonly<{
     concurrency: number;
     /** How often the delivery worker looks for due retries (new items also wake it). */
     pollIntervalMs: number;
+    /** Delivered deliveries older than this are deleted (in bounded batches); FAILED ones are kept. */
+    retentionHours: number;
   }>;
 }>;
 
@@ -155,7 +169,14 @@ type Env = Record<string, string | undefined>;
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /** The stream processors (src/core/processing/): names of their checkpoints and of PROCESSORS. */
-export const PROCESSOR_NAMES = ['inventory', 'sales', 'recommendations', 'activity-summaries', 'catalogue'] as const;
+export const PROCESSOR_NAMES = [
+  'inventory',
+  'sales',
+  'recommendations',
+  'activity-summaries',
+  'catalogue',
+  'sales-alerts',
+] as const;
 export type ProcessorName = (typeof PROCESSOR_NAMES)[number];
 /**
  * With DATABASE_URL, the processors whose batches cost the most CPU (the co-occurrence walk and
@@ -247,6 +268,13 @@ export function loadConfig(env: Env = process.env): Config {
       orderLatenessHours: read.int('SALES_ORDER_LATENESS_HOURS', 168, { min: 1, max: 24 * 366 }),
       shopTimeZone: readTimeZone(read.string('SHOP_TIME_ZONE', 'UTC'), problems),
     },
+    salesAlerts: {
+      sensitivity: read.int('SALES_ALERT_SENSITIVITY', 4, { min: 1, max: 100 }),
+      minOrders: read.int('SALES_ALERT_MIN_ORDERS', 20, { min: 1 }),
+      minUnits: read.int('SALES_ALERT_MIN_UNITS', 20, { min: 1 }),
+      latenessMinutes: read.int('SALES_ALERT_LATENESS_MINUTES', 5, { min: 0, max: 24 * 60 }),
+      historyWeeks: read.int('SALES_ALERT_HISTORY_WEEKS', 4, { min: 1, max: 52 }),
+    },
     recommendations: readRecommendations(read, problems),
     processing: {
       batchSize: read.int('PROCESSOR_BATCH_SIZE', 5000, { min: 1, max: 100_000 }),
@@ -297,6 +325,7 @@ export function loadConfig(env: Env = process.env): Config {
       disableAfterFailures: read.int('WEBHOOK_DISABLE_AFTER_FAILURES', 50, { min: 1, max: 100_000 }),
       concurrency: read.int('WEBHOOK_CONCURRENCY', 8, { min: 1, max: 100 }),
       pollIntervalMs: read.int('WEBHOOK_POLL_INTERVAL_MS', 1000, { min: 10 }),
+      retentionHours: read.int('WEBHOOK_DELIVERY_RETENTION_HOURS', 168, { min: 1, max: 24 * 3660 }),
     },
   };
   if (config.limits.ingestBurst < config.ingest.maxBatchSize) {

@@ -140,13 +140,19 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         webhookLog: log.child({ part: 'webhooks' }),
         onBatch,
         onRefused: (limit) => metrics.limitRefusals.inc({ limit }),
+        onWebhookOutcome: (outcome) => metrics.webhookAttempts.inc({ outcome }),
         onIngested: (stream, report) => {
           metrics.ingestedEvents.inc({ stream, outcome: 'accepted' }, report.accepted);
           metrics.ingestedEvents.inc({ stream, outcome: 'duplicate' }, report.duplicates);
           metrics.ingestedEvents.inc({ stream, outcome: 'rejected' }, report.errors.length);
         },
       });
-      metrics.watch({ pool: db.pool, subscribers: () => feed.subscriberCounts(), lag: () => core.processorLag() });
+      metrics.watch({
+        pool: db.pool,
+        subscribers: () => feed.subscriberCounts(),
+        lag: () => core.processorLag(),
+        webhooks: () => core.webhookQueue(),
+      });
       // Off unless OTEL_* configure it: then not even the OpenTelemetry SDK is loaded.
       const tracing = config.tracing
         ? await startTracing(config.tracing, {

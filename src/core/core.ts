@@ -46,20 +46,30 @@ import { createRecommendationsProcessor } from './recommendations/processor.js';
 import { followRecommendations, readRecommendations } from './recommendations/read.js';
 import { createRefundIngest } from './refunds/ingest.js';
 import type { RefundEventInput } from './refunds/types.js';
+import { createSalesAlertsProcessor } from './sales/alerts.js';
+import {
+  checkSalesAlertFilter,
+  readSalesAlertPage,
+  type SalesAlertFilter,
+  salesAlertFeed,
+} from './sales/alerts-feed.js';
 import { salesFeed } from './sales/feed-source.js';
 import { requireCurrency } from './sales/money.js';
 import { createSalesProcessor } from './sales/processor.js';
 import { readSalesWindows, type SalesQuery } from './sales/query.js';
 import type { SalesFilter } from './sales/types.js';
-import { createWebhookAdmin, type WebhookDeliveryStatus } from './webhooks/admin.js';
-import { createWebhookWorker } from './webhooks/worker.js';
+import { createWebhookAdmin, readWebhookQueue, type WebhookDeliveryStatus } from './webhooks/admin.js';
+import { createWebhookWorker, type WebhookOutcome } from './webhooks/worker.js';
 
 export type CoreOptions = {
   db: Db;
   feed: Feed;
   fanout: Fanout;
   clock: Clock;
-  config: Pick<Config, 'db' | 'ingest' | 'inventory' | 'sales' | 'recommendations' | 'processing' | 'webhooks'>;
+  config: Pick<
+    Config,
+    'db' | 'ingest' | 'inventory' | 'sales' | 'salesAlerts' | 'recommendations' | 'processing' | 'webhooks'
+  >;
   /** Told the outcome of every ingest batch, for metrics. */
   onIngested?: (stream: IngestStream, report: IngestReport) => void;
   /** Told after every batch a processor commits, for metrics. */
@@ -70,6 +80,8 @@ export type CoreOptions = {
   log?: Logger;
   /** For webhook deliveries; a child of `log` without it. */
   webhookLog?: Logger;
+  /** Told how each webhook delivery attempt of this process ended, for metrics. */
+  onWebhookOutcome?: (outcome: WebhookOutcome) => void;
 };
 
 export type Core = ReturnType<typeof createCore>;
@@ -85,6 +97,7 @@ export function createCore({
   onRefused,
   log,
   webhookLog,
+  onWebhookOutcome,
 }: CoreOptions) {
   const writes = trackWrites();
   const reported = (stream: IngestStream) => (report: IngestReport) => {
@@ -149,6 +162,7 @@ export function createCore({
       createRecommendationsProcessor(config.recommendations),
       createActivitySummariesProcessor(),
       createCatalogueProcessor(),
+      createSalesAlertsProcessor({ ...config.salesAlerts, shopTimeZone: config.sales.shopTimeZone }),
     ],
     onBatch,
   });
@@ -174,6 +188,7 @@ export function createCore({
     pool: db.pool,
     settings: config.webhooks,
     log: webhookLog ?? background.child({ part: 'webhooks' }),
+    onOutcome: onWebhookOutcome,
   });
   const webhooks = createWebhookAdmin({
     pool: db.pool,
@@ -210,6 +225,17 @@ export function createCore({
     followSales: (filter: SalesFilter, after?: string | null) =>
       feed.follow(salesFeed, {
         filter: { ...filter, currency: filter.currency == null ? null : requireCurrency(filter.currency) },
+        after: after ? decodeCursor(after) : null,
+      }),
+
+    /** Sales alerts in feed order (each in its latest state), a page at a time. */
+    salesAlerts: (filter: SalesAlertFilter, page: { first?: number | null; after?: string | null }) =>
+      readSalesAlertPage(reads, filter, page),
+
+    /** Each alert when raised and every time it changes (a late correction); conflated per alert. */
+    followSalesAlerts: (filter: SalesAlertFilter, after?: string | null) =>
+      feed.follow(salesAlertFeed, {
+        filter: checkSalesAlertFilter(filter),
         after: after ? decodeCursor(after) : null,
       }),
 
@@ -299,10 +325,22 @@ export function createCore({
 
     replayWebhookDelivery: (id: string) => webhooks.replay(id),
 
+    /** The delivery queue: pending, due, failed, oldest pending (/metrics). */
+    webhookQueue: () => readWebhookQueue(db.pool),
+
+    /** Deletes delivered webhook deliveries past WEBHOOK_DELIVERY_RETENTION_HOURS now (the worker does it once a minute). */
+    pruneWebhookDeliveries: () => webhookWorker.prune(),
+
     /** Send queued webhook deliveries from this process (the server starts it; every server may). */
     startWebhooks: () => {
       // Woken when a batch wrote warnings (here, in the background worker or, with Redis, elsewhere).
-      stopWebhookWakeups = fanout.subscribe('inventory:warning', () => webhookWorker.wake());
+      const unsubscribes = [
+        fanout.subscribe('inventory:warning', () => webhookWorker.wake()),
+        fanout.subscribe('alerts:sales', () => webhookWorker.wake()),
+      ];
+      stopWebhookWakeups = () => {
+        for (const unsubscribe of unsubscribes) unsubscribe();
+      };
       webhookWorker.start();
     },
 

@@ -1,6 +1,12 @@
 // The feed's topics, one per feed table: `<stream>:<fact>`. A wake-up names only the topic;
 // subscribers' filters (a user, a product) are applied when the rows are read.
-export const FEED_TOPICS = ['activity:event', 'inventory:warning', 'sales:window', 'recommendations:list'] as const;
+export const FEED_TOPICS = [
+  'activity:event',
+  'inventory:warning',
+  'sales:window',
+  'recommendations:list',
+  'alerts:sales',
+] as const;
 
 // Wake-ups for background work rather than for subscribers: there is no feed table behind them,
 // so they are kept out of FEED_TOPICS (metrics and subscriber counts iterate over that list).

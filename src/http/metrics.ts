@@ -7,6 +7,7 @@ import {
 } from '@graphql-yoga/plugin-prometheus';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ProcessorLag } from '../core/processing/runner.js';
+import type { WebhookQueueStats } from '../core/webhooks/admin.js';
 import { FEED_TOPICS, type FeedTopic } from '../feed/topics.js';
 
 export type Metrics = ReturnType<typeof createMetrics>;
@@ -20,7 +21,17 @@ export function createMetrics() {
     pool?: PoolStats;
     subscribers?: () => ReadonlyMap<FeedTopic, number>;
     lag?: () => Promise<ProcessorLag[]>;
+    webhooks?: () => Promise<WebhookQueueStats>;
   } = {};
+  // The webhook gauges are collected in one scrape; the queue is read once for them.
+  let webhookRead: { at: number; stats: Promise<WebhookQueueStats | null> } | null = null;
+  const webhookQueue = (): Promise<WebhookQueueStats | null> => {
+    if (!watched.webhooks) return Promise.resolve(null);
+    if (!webhookRead || performance.now() - webhookRead.at > 1000) {
+      webhookRead = { at: performance.now(), stats: watched.webhooks().catch(() => null) };
+    }
+    return webhookRead.stats;
+  };
   // The operation name and an error's path are chosen by clients: capped, so that no client can
   // grow the series (and the scrape) without bound.
   const operationName = capLabel(MAX_OPERATION_NAMES);
@@ -37,6 +48,7 @@ export function createMetrics() {
       pool: PoolStats;
       subscribers: () => ReadonlyMap<FeedTopic, number>;
       lag?: () => Promise<ProcessorLag[]>;
+      webhooks?: () => Promise<WebhookQueueStats>;
     }) {
       Object.assign(watched, sources);
     },
@@ -188,6 +200,35 @@ export function createMetrics() {
       name: 'shopstream_redis_connected',
       help: 'Whether the Redis fan-out subscriber is connected (1) or not (0); wake-ups fall back to polling meanwhile.',
       registers: [registry],
+    }),
+    /** Webhook delivery attempts of this process, by outcome (delivered, retry, failed, abandoned). */
+    webhookAttempts: new Counter({
+      name: 'shopstream_webhook_attempts_total',
+      help: 'Webhook delivery attempts made by this process, by outcome: delivered (2xx), retry (failed, retried later), failed (failed for good, kept as FAILED), abandoned (cut short by a graceful stop).',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    webhookDeliveries: new Gauge({
+      name: 'shopstream_webhook_deliveries',
+      help: 'Webhook deliveries in the queue (shared by every process): pending (queued or awaiting a retry), due (pending and due now), failed (kept for replay).',
+      labelNames: ['status'] as const,
+      registers: [registry],
+      async collect() {
+        const stats = await webhookQueue();
+        if (!stats) return;
+        this.set({ status: 'pending' }, stats.pending);
+        this.set({ status: 'due' }, stats.due);
+        this.set({ status: 'failed' }, stats.failed);
+      },
+    }),
+    webhookOldestPending: new Gauge({
+      name: 'shopstream_webhook_oldest_pending_seconds',
+      help: 'Age of the oldest pending webhook delivery since it was queued or replayed (0 when none).',
+      registers: [registry],
+      async collect() {
+        const stats = await webhookQueue();
+        if (stats) this.set(stats.oldestPendingSeconds);
+      },
     }),
     websocketConnections: new Gauge({
       name: 'shopstream_websocket_connections',

@@ -8,6 +8,7 @@ import './activity.js';
 import './inventory.js';
 import './admin.js';
 import './sales.js';
+import './sales-alerts.js';
 import './summaries.js';
 import './recommendations.js';
 import './refunds.js';

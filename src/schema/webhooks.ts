@@ -9,7 +9,8 @@ import { WEBHOOK_KINDS } from '../core/webhooks/queue.js';
 import { builder } from './builder.js';
 
 const WebhookKindEnum = builder.enumType('WebhookKind', {
-  description: 'What an endpoint receives. STOCK_WARNING: every stock warning (type stock.warning).',
+  description:
+    'What an endpoint receives. STOCK_WARNING: every stock warning (type stock.warning). SALES_ALERT: every sales alert and each later version of it (type sales.alert).',
   values: WEBHOOK_KINDS,
 });
 

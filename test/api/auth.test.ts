@@ -79,6 +79,7 @@ const TABLE: Record<string, Array<{ doc: string; allowed: Role[] }>> = {
     { doc: '{ recommendations(userId: "u2") { userId } }', allowed: ['staff', 'admin', 'adminKey'] },
   ],
   'Query.stockWarnings': [{ doc: '{ stockWarnings { edges { cursor } } }', allowed: ['staff', 'admin', 'adminKey'] }],
+  'Query.salesAlerts': [{ doc: '{ salesAlerts { edges { cursor } } }', allowed: ['staff', 'admin', 'adminKey'] }],
   'Query.stockLevels': [{ doc: '{ stockLevels { productId } }', allowed: ['staff', 'admin', 'adminKey'] }],
   'Query.sales': [
     {
@@ -134,6 +135,9 @@ const TABLE: Record<string, Array<{ doc: string; allowed: Role[] }>> = {
       doc: 'subscription { stockLevels(productIds: []) { productId } }',
       allowed: ['shopper', 'staff', 'admin', 'adminKey'],
     },
+  ],
+  'Subscription.salesAlerts': [
+    { doc: 'subscription { salesAlerts(after: "x") { cursor } }', allowed: ['staff', 'admin', 'adminKey'] },
   ],
   'Subscription.salesUpdates': [
     { doc: 'subscription { salesUpdates(size: DAY, after: "x") { cursor } }', allowed: ['staff', 'admin', 'adminKey'] },

@@ -151,6 +151,49 @@ describe('the dashboard at /', () => {
     await page.close();
   });
 
+  it('shows sales alerts in their latest state: a drop, then cleared by late events', async () => {
+    const alerting = await startTestServer({ env: { SALES_ALERT_MIN_ORDERS: '5', SALES_ALERT_LATENESS_MINUTES: '0' } });
+    // A steady first day (20 orders an hour, compared with the hours before), then 1 order at 16:00.
+    const day = new Date(Date.now() - 2 * 86_400_000).toISOString().slice(0, 10);
+    const orders = (hour: number, count: number, from = 0): ActivityInput[] =>
+      Array.from({ length: count }, (_, i) => ({
+        eventId: id('alert'),
+        userId: 'alert-buyer',
+        type: 'PURCHASE' as const,
+        productId: 'alert-p',
+        quantity: 1,
+        unitPrice: '10.00',
+        currency: 'USD',
+        orderId: `alert-${hour}-${from + i}`,
+        occurredAt: `${day}T${hour}:${String(from + i).padStart(2, '0')}:00Z`,
+      }));
+    for (let hour = 10; hour <= 15; hour++) await recordActivity(alerting.url, orders(hour, 20));
+    const closing: ActivityInput = {
+      eventId: id('alert'),
+      userId: 'alert-browser',
+      type: 'BROWSE',
+      productId: 'alert-p',
+      occurredAt: `${day}T17:00:00Z`,
+    };
+    await recordActivity(alerting.url, [...orders(16, 1), closing]);
+    const page = await openDashboard(alerting);
+    await expect.poll(() => page.locator('#alert-list').textContent()).toContain('orders (USD): 1 for 20 expected');
+    // (The hours after it, silent until the dashboard's own marker events moved event time to
+    // now, are drops too, as long as the hours they are compared with were busy.)
+    const sixteen = { hasText: `${day} 16:00` };
+    expect(await page.locator('#alert-list li[data-alert="SALES_DROP ORDERS RAISED"]', sixteen).count()).toBe(1);
+    // Late purchases of 16:00: the same alert, cleared, version 2, replaces the raised one live.
+    await recordActivity(alerting.url, orders(16, 19, 1));
+    await expect
+      .poll(() => page.locator('#alert-list li[data-alert="SALES_DROP ORDERS CLEARED"]', sixteen).textContent())
+      .toContain('20 for 20 expected');
+    const cleared = await page.locator('#alert-list li[data-alert="SALES_DROP ORDERS CLEARED"]', sixteen).textContent();
+    expect(cleared).toContain('cleared by late events');
+    expect(cleared).toContain('v2');
+    expect(await page.locator('#alert-list li[data-alert="SALES_DROP ORDERS RAISED"]', sixteen).count()).toBe(0);
+    await page.close();
+  });
+
   it('resumes every stream from its last cursor after the connection drops', async () => {
     const page = await openDashboard(server);
     await page.evaluate(() => {

@@ -66,6 +66,31 @@ const MARKERS: Record<string, () => Promise<unknown>> = {
       'mutation ($id: ID!) { recordActivity(events: [{ eventId: $id, userId: "m", type: PURCHASE, productId: "101", unitPrice: "1.00", currency: "USD" }]) { accepted } }',
       { id: `marker-s-${++n}` },
     ),
+  // 30 orders in one hour of a day 30 days after the previous marker's: from the second call on,
+  // a spike against the quiet weeks before it (a browse two hours later closes the hour).
+  salesAlerts: () => {
+    const day = new Date(Date.UTC(2020, 0, 1) + 30 * 86_400_000 * ++n).toISOString().slice(0, 10);
+    const orders = Array.from({ length: 30 }, (_, i) => ({
+      eventId: `marker-alert-${n}-${i}`,
+      userId: 'm',
+      type: 'PURCHASE',
+      productId: '103',
+      unitPrice: '1.00',
+      currency: 'USD',
+      orderId: `marker-order-${n}-${i}`,
+      occurredAt: `${day}T12:${String(i).padStart(2, '0')}:00Z`,
+    }));
+    const closing = {
+      eventId: `marker-alert-${n}-close`,
+      userId: 'm',
+      type: 'BROWSE',
+      productId: '103',
+      occurredAt: `${day}T14:00:00Z`,
+    };
+    return send('mutation ($e: [ActivityEventInput!]!) { recordActivity(events: $e) { accepted } }', {
+      e: [...orders, closing],
+    });
+  },
   recommendations: async () => undefined, // sends the current list at once
   stockLevels: async () => undefined, // sends the current levels at once
 };

@@ -176,7 +176,14 @@ describe('a bad or changed zone', () => {
 
     const pool = new pg.Pool({ connectionString: first.databaseUrl });
     try {
+      expect((await pool.query('SELECT 1 FROM sales_alert_state')).rowCount).toBe(1);
       expect(await recomputeSalesWindows(pool, 'Asia/Tokyo')).toEqual({ windows: 3 });
+      // The sales alerts start over in the new zone too.
+      expect((await pool.query('SELECT 1 FROM sales_alert_state')).rowCount).toBe(0);
+      const { rows } = await pool.query(
+        `SELECT tx_id::text FROM processor_checkpoints WHERE processor = 'sales-alerts' AND log = 'activity'`,
+      );
+      expect(rows).toEqual([{ tx_id: '0' }]);
     } finally {
       await pool.end();
     }

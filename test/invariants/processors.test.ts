@@ -318,7 +318,7 @@ async function processorOwners(db: pg.Client, processes: readonly ServiceProcess
          ON hashtextextended('processor:' || p.name, 0) = ((l.classid::bigint << 32) | l.objid::bigint)
       WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.database = (
             SELECT oid FROM pg_database WHERE datname = current_database())`,
-    [['inventory', 'sales', 'recommendations', 'activity-summaries']],
+    [['inventory', 'sales', 'recommendations', 'activity-summaries', 'sales-alerts']],
   );
   const live = processes.filter((p) => p.exitCode === null && !p.child.killed);
   const ports = new Map(live.map((p) => [p, portsOf(p)]));
@@ -364,6 +364,7 @@ const FOLLOWED = {
   'catalogue/catalogue': 'SELECT tx_id, seq FROM product_events',
   'inventory/refunds': 'SELECT tx_id, seq FROM refund_events WHERE restock AND quantity > 0',
   'sales/refunds': 'SELECT tx_id, seq FROM refund_events',
+  'sales-alerts/activity': 'SELECT tx_id, seq FROM activity_events',
 } as const;
 
 const EPOCH = `TIMESTAMPTZ '1970-01-01 00:00:00+00'`;

@@ -44,9 +44,10 @@ export async function claimShopTimeZone(pool: pg.Pool, zone: string): Promise<st
 }
 
 /**
- * Forgets every sales window and rewinds the sales processor to the start of the activity log, in
- * one transaction, and records `zone`: the next server started with SHOP_TIME_ZONE=zone computes
- * every window again from the log. Waits for a batch in progress (the processor's own lock).
+ * Forgets every sales window (and sales alert) and rewinds the sales (and sales-alerts) processor
+ * to the start of the activity log, in one transaction, and records `zone`: the next server
+ * started with SHOP_TIME_ZONE=zone computes every window again from the log. Waits for a batch in
+ * progress (the processors' own locks).
  */
 export async function recomputeSalesWindows(pool: pg.Pool, zone: string): Promise<{ windows: number }> {
   if (!isTimeZone(zone)) throw new RangeError(`unknown time zone "${zone}"`);
@@ -56,8 +57,14 @@ export async function recomputeSalesWindows(pool: pg.Pool, zone: string): Promis
     await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('processor:' || 'sales', 0))`);
     const { rowCount } = await client.query('DELETE FROM sales_windows');
     await client.query('DELETE FROM sales_window_orders');
+    // The sales alerts judged hours of the old zone's clock: judged again from the log too.
+    await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('processor:' || 'sales-alerts', 0))`);
     await client.query(
-      `UPDATE processor_checkpoints SET tx_id = 0, seq = 0, events = 0, updated_at = now() WHERE processor = 'sales'`,
+      'DELETE FROM sales_alerts; DELETE FROM sales_alert_hours; DELETE FROM sales_alert_product_hours; DELETE FROM sales_alert_state',
+    );
+    await client.query(
+      `UPDATE processor_checkpoints SET tx_id = 0, seq = 0, events = 0, updated_at = now()
+        WHERE processor IN ('sales', 'sales-alerts')`,
     );
     await client.query(
       `INSERT INTO shop_time_zone (time_zone) VALUES ($1)

@@ -215,3 +215,31 @@ function toDelivery(row: Record<string, any>): WebhookDelivery {
     createdAt: row.created_at,
   };
 }
+
+/** The delivery queue as /metrics shows it. */
+export type WebhookQueueStats = {
+  /** PENDING deliveries (queued, waiting for a retry, or being sent). */
+  pending: number;
+  /** Of those, due now (next_attempt_at passed): a backlog when it stays above 0. */
+  due: number;
+  failed: number;
+  /** Age of the oldest PENDING delivery (since it was queued or replayed), 0 when none. */
+  oldestPendingSeconds: number;
+};
+
+export async function readWebhookQueue(pool: Pick<pg.Pool, 'query'>): Promise<WebhookQueueStats> {
+  const { rows } = await pool.query<{ pending: number; due: number; failed: number; oldest: number | null }>(
+    `SELECT count(*) FILTER (WHERE status = 'PENDING')::int AS pending,
+            count(*) FILTER (WHERE status = 'PENDING' AND next_attempt_at <= now())::int AS due,
+            count(*) FILTER (WHERE status = 'FAILED')::int AS failed,
+            extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'PENDING'))::float8 AS oldest
+       FROM webhook_deliveries WHERE status <> 'DELIVERED'`,
+  );
+  const row = rows[0];
+  return {
+    pending: row?.pending ?? 0,
+    due: row?.due ?? 0,
+    failed: row?.failed ?? 0,
+    oldestPendingSeconds: Math.max(0, row?.oldest ?? 0),
+  };
+}

@@ -1,7 +1,10 @@
 // Where a webhook may be sent: http(s) only, and not to loopback, private, link-local or other
 // internal addresses unless WEBHOOKS_ALLOW_PRIVATE (an admin's URL must not become a way to reach
-// the service's own network, SSRF). Checked at registration and again before every attempt,
-// since a name may resolve elsewhere later. Node's own BlockList and dns: no dependency needed.
+// the service's own network, SSRF). Checked at registration and again at every attempt, since a
+// name may resolve elsewhere later. At an attempt the name is resolved ONCE, every address is
+// checked, and the connection goes to that checked address (pinDestination, send.ts): a second
+// lookup by the HTTP client could be answered differently (DNS rebinding) and is never made.
+// Node's own BlockList and dns: no dependency needed.
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
 import { CoreError, InvalidInput } from '../errors.js';
@@ -46,6 +49,37 @@ export function isInternalAddress(address: string): boolean {
   const family = isIP(address);
   if (family === 0) return true;
   return INTERNAL.check(address, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+/** Every address of a name, as the system resolver answers (A and AAAA). */
+export type Resolve = (host: string) => Promise<string[]>;
+
+export const resolveHost: Resolve = async (host) =>
+  (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+
+/**
+ * The address an attempt connects to: the URL's host resolved once (an IP literal as it is),
+ * every address checked unless `allowPrivate`; the first one is returned. Throws
+ * WEBHOOK_URL_REFUSED when any address is internal, and the resolver's error (ENOTFOUND) when
+ * the name does not resolve.
+ */
+export async function pinDestination(
+  url: URL,
+  options: { allowPrivate: boolean; resolve?: Resolve },
+): Promise<{ address: string; family: 4 | 6 }> {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const addresses = isIP(host) !== 0 ? [host] : await (options.resolve ?? resolveHost)(host);
+  const first = addresses[0];
+  if (first === undefined) throw new Error(`${host} resolves to no address`);
+  if (!options.allowPrivate) {
+    const internal = addresses.find(isInternalAddress);
+    if (internal !== undefined) {
+      throw new WebhookUrlRefused(
+        `url points to ${host === internal ? internal : `${host} (${internal})`}, a loopback or private address; set WEBHOOKS_ALLOW_PRIVATE=true to allow it`,
+      );
+    }
+  }
+  return { address: first, family: isIP(first) === 6 ? 6 : 4 };
 }
 
 /** Parses and checks `raw`; throws BAD_USER_INPUT (malformed) or WEBHOOK_URL_REFUSED. */

@@ -3,8 +3,8 @@
 // One statement, whatever the number of endpoints; nothing is written when none subscribes.
 import type { Tx } from '../../db/transaction.js';
 
-/** The kinds of items an endpoint may receive. The sales alerts will add theirs here. */
-export const WEBHOOK_KINDS = ['STOCK_WARNING'] as const;
+/** The kinds of items an endpoint may receive. */
+export const WEBHOOK_KINDS = ['STOCK_WARNING', 'SALES_ALERT'] as const;
 export type WebhookKind = (typeof WEBHOOK_KINDS)[number];
 
 /** An item to deliver: `key` names it uniquely among its kind's items (a feed row's seq). */

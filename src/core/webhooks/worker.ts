@@ -10,18 +10,37 @@
 // after an exponential backoff, or keeps the delivery as FAILED once its retry window has passed,
 // and counts one more failure in a row for the endpoint, which is disabled (with the reason) at
 // WEBHOOK_DISABLE_AFTER_FAILURES.
+//
+// Retention: DELIVERED rows older than WEBHOOK_DELIVERY_RETENTION_HOURS are deleted, at most
+// PRUNE_BATCH rows per statement and PRUNE_BATCHES statements per round, one round a minute at
+// most (whichever process gets there; SKIP LOCKED keeps two from waiting on each other). FAILED
+// and PENDING rows are never pruned.
 import { AsyncResource } from 'node:async_hooks';
 import type pg from 'pg';
 import { Webhook } from 'standardwebhooks';
 import type { Config } from '../../config.js';
 import type { Logger } from '../../log.js';
-import { checkDestination } from './destination.js';
+import type { Resolve } from './destination.js';
+import { sendWebhook } from './send.js';
+
+/** How an attempt ended, for metrics: delivered (2xx), retry (failed, tried again later),
+ * failed (failed for good), abandoned (cut short by a graceful stop, due again at once). */
+export type WebhookOutcome = 'delivered' | 'retry' | 'failed' | 'abandoned';
 
 export type WebhookWorkerOptions = {
   pool: pg.Pool;
   settings: Config['webhooks'];
   log: Logger;
+  /** Told how each attempt ended (metrics). */
+  onOutcome?: (outcome: WebhookOutcome) => void;
+  /** How names are resolved (tests); the system resolver by default. */
+  resolve?: Resolve;
 };
+
+/** Delivered rows deleted per statement, and statements per pruning round. */
+export const PRUNE_BATCH = 1000;
+const PRUNE_BATCHES = 10;
+const PRUNE_EVERY_MS = 60_000;
 
 type Claimed = {
   id: string;
@@ -44,8 +63,10 @@ const LEASE_MARGIN_MS = 2000;
 /** Kept of a receiver's answer, for the delivery log. */
 const ERROR_TEXT_LIMIT = 500;
 
-export function createWebhookWorker({ pool, settings, log }: WebhookWorkerOptions) {
+export function createWebhookWorker({ pool, settings, log, onOutcome, resolve }: WebhookWorkerOptions) {
   let claiming: Promise<void> | null = null;
+  let pruning: Promise<unknown> | null = null;
+  let prunedAt = 0;
   let again = false;
   let stopped = true;
   let timer: NodeJS.Timeout | null = null;
@@ -125,6 +146,7 @@ export function createWebhookWorker({ pool, settings, log }: WebhookWorkerOption
   async function deliver(delivery: Claimed): Promise<void> {
     const outcome = await attempt(delivery);
     if (outcome.ok === 'abandoned') {
+      onOutcome?.('abandoned');
       await pool.query(
         `UPDATE webhook_deliveries SET next_attempt_at = now(), attempts = attempts - 1
           WHERE id = $1::bigint AND attempts = $2 AND status = 'PENDING'`,
@@ -143,6 +165,7 @@ export function createWebhookWorker({ pool, settings, log }: WebhookWorkerOption
          UPDATE webhook_endpoints SET consecutive_failures = 0 WHERE id IN (SELECT endpoint_id FROM d)`,
         [delivery.id, delivery.attempts, outcome.status],
       );
+      onOutcome?.('delivered');
       log.debug(
         { delivery: delivery.id, webhookId: delivery.webhook_id, attempts: delivery.attempts },
         'webhook delivered',
@@ -175,6 +198,7 @@ export function createWebhookWorker({ pool, settings, log }: WebhookWorkerOption
       [delivery.id, delivery.attempts, outcome.status, backoffMs, outcome.error, settings.disableAfterFailures, reason],
     );
     const row = rows[0];
+    onOutcome?.(row?.status === 'FAILED' ? 'failed' : 'retry');
     log.warn(
       {
         delivery: delivery.id,
@@ -190,13 +214,8 @@ export function createWebhookWorker({ pool, settings, log }: WebhookWorkerOption
     if (row?.disabled) log.warn({ endpoint: delivery.endpoint_id, reason }, 'webhook endpoint disabled');
   }
 
-  /** One signed POST; never throws. */
+  /** One signed POST to the address checked for it (send.ts); never throws. */
   async function attempt(delivery: Claimed): Promise<Outcome> {
-    try {
-      await checkDestination(delivery.url, { allowPrivate: settings.allowPrivate });
-    } catch (error) {
-      return { ok: false, status: null, error: (error as Error).message };
-    }
     if (stopped) return { ok: 'abandoned' };
     const controller = new AbortController();
     inFlight.add(controller);
@@ -205,8 +224,9 @@ export function createWebhookWorker({ pool, settings, log }: WebhookWorkerOption
       // A new timestamp per attempt (the spec's replay protection); the same id on every attempt.
       const timestamp = new Date();
       const signature = new Webhook(delivery.secret).sign(delivery.webhook_id, timestamp, delivery.body);
-      const response = await fetch(delivery.url, {
-        method: 'POST',
+      // Redirects are not followed: one could lead to an address the check would refuse, so a
+      // 3xx counts as a failure.
+      const response = await sendWebhook(delivery.url, {
         headers: {
           'content-type': 'application/json',
           'user-agent': 'shopstream-webhooks',
@@ -215,19 +235,16 @@ export function createWebhookWorker({ pool, settings, log }: WebhookWorkerOption
           'webhook-signature': signature,
         },
         body: delivery.body,
-        // A redirect could lead to an address the check above would refuse: it counts as a failure.
-        redirect: 'manual',
         signal: controller.signal,
+        allowPrivate: settings.allowPrivate,
+        errorTextLimit: ERROR_TEXT_LIMIT,
+        resolve,
       });
-      if (response.status >= 200 && response.status < 300) {
-        await response.body?.cancel();
-        return { ok: true, status: response.status };
-      }
-      const text = await readStart(response, ERROR_TEXT_LIMIT);
+      if (response.status >= 200 && response.status < 300) return { ok: true, status: response.status };
       return {
         ok: false,
         status: response.status,
-        error: `HTTP ${response.status}${text ? `: ${text.slice(0, ERROR_TEXT_LIMIT)}` : ''}`,
+        error: `HTTP ${response.status}${response.text ? `: ${response.text.slice(0, ERROR_TEXT_LIMIT)}` : ''}`,
       };
     } catch (error) {
       if (controller.signal.aborted && stopped) return { ok: 'abandoned' };
@@ -241,12 +258,47 @@ export function createWebhookWorker({ pool, settings, log }: WebhookWorkerOption
     }
   }
 
+  /** Deletes delivered rows past the retention, in bounded batches; returns how many went. */
+  async function prune(): Promise<number> {
+    let total = 0;
+    for (let round = 0; round < PRUNE_BATCHES; round++) {
+      const { rowCount } = await pool.query(
+        `DELETE FROM webhook_deliveries WHERE id IN (
+           SELECT id FROM webhook_deliveries
+            WHERE status = 'DELIVERED' AND delivered_at < now() - $1 * interval '1 hour'
+            ORDER BY delivered_at LIMIT $2
+            FOR UPDATE SKIP LOCKED)`,
+        [settings.retentionHours, PRUNE_BATCH],
+      );
+      total += rowCount ?? 0;
+      if ((rowCount ?? 0) < PRUNE_BATCH) break;
+    }
+    if (total > 0) log.info({ deleted: total, retentionHours: settings.retentionHours }, 'pruned delivered webhooks');
+    return total;
+  }
+
+  /** From the poll: a pruning round once a minute at most, in the background. */
+  function maybePrune(): void {
+    if (pruning || stopped || Date.now() - prunedAt < PRUNE_EVERY_MS) return;
+    prunedAt = Date.now();
+    pruning = prune()
+      .catch((error: unknown) => log.error({ err: error }, 'pruning delivered webhooks failed; retrying later'))
+      .finally(() => {
+        pruning = null;
+      });
+  }
+
   return {
     /** Wakes the worker: new deliveries were queued (or replayed). */
     wake,
+    /** Deletes delivered rows older than the retention now (the poll does it once a minute). */
+    prune,
     start(): void {
       stopped = false;
-      timer = setInterval(wake, settings.pollIntervalMs);
+      timer = setInterval(() => {
+        wake();
+        maybePrune();
+      }, settings.pollIntervalMs);
       timer.unref();
       wake();
     },
@@ -255,6 +307,7 @@ export function createWebhookWorker({ pool, settings, log }: WebhookWorkerOption
       stopped = true;
       if (timer) clearInterval(timer);
       await claiming;
+      await pruning;
       for (const controller of inFlight) controller.abort(new Error('stopping'));
       await Promise.all([...active]);
     },
@@ -263,22 +316,9 @@ export function createWebhookWorker({ pool, settings, log }: WebhookWorkerOption
 
 export type WebhookWorker = ReturnType<typeof createWebhookWorker>;
 
-/** The first `limit` characters of a body at most: a receiver's error page is not read whole. */
-async function readStart(response: Response, limit: number): Promise<string> {
-  if (!response.body) return '';
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let text = '';
-  while (text.length < limit) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    text += decoder.decode(value, { stream: true });
-  }
-  await reader.cancel();
-  return text.slice(0, limit);
-}
-
 function describe(error: unknown): string {
+  const code = (error as { code?: string }).code;
+  if (code && code !== 'ABORT_ERR') return `${code}: ${(error as Error).message}`;
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
   if (cause?.code) return `${cause.code}${cause.message ? `: ${cause.message}` : ''}`;
   return (error as Error).message ?? String(error);

@@ -47,6 +47,21 @@ type ActivityEvent = {
   currency: string | null;
   occurredAt: string;
 };
+type SalesAlert = {
+  cursor: string;
+  id: string;
+  kind: string;
+  metric: string;
+  status: string;
+  windowStart: string;
+  localStart: string;
+  currency: string | null;
+  productId: string | null;
+  expected: string;
+  observed: string;
+  score: number;
+  version: number;
+};
 type RecommendationList = {
   userId: string;
   items: Array<{ productId: string; product: CatalogueName; score: number; reason: string }>;
@@ -394,6 +409,53 @@ async function startWarnings(): Promise<void> {
   );
 }
 
+// ---- sales alerts: a state stream; each alert is shown in its latest state, newest hour first.
+
+const ALERT_FIELDS =
+  'cursor id kind metric status windowStart localStart currency productId expected observed score version';
+const alerts = new Map<string, SalesAlert>();
+
+function showAlert(alert: SalesAlert): void {
+  const known = alerts.get(alert.id);
+  if (known && known.version > alert.version) return;
+  alerts.set(alert.id, alert);
+  const latest = [...alerts.values()]
+    .sort((a, b) => (a.windowStart < b.windowStart ? 1 : a.windowStart > b.windowStart ? -1 : 0))
+    .slice(0, LIST_LENGTH);
+  for (const old of alerts.keys()) if (!latest.some((a) => a.id === old)) alerts.delete(old);
+  $('alert-list').replaceChildren(
+    ...latest.map((a) => {
+      const what =
+        a.metric === 'UNITS' ? `units of product ${a.productId}` : `${a.metric.toLowerCase()} (${a.currency})`;
+      const item = row(
+        span(`kind ${a.kind}${a.status === 'CLEARED' ? ' CLEARED' : ''}`, a.kind.replace('SALES_', '').toLowerCase()),
+        `${what}: ${a.observed} for ${a.expected} expected (score ${a.score})${a.status === 'CLEARED' ? ', cleared by late events' : ''}`,
+        span('time', `${a.localStart.slice(0, 16).replace('T', ' ')}${a.version > 1 ? ` · v${a.version}` : ''}`),
+      );
+      item.dataset.alert = `${a.kind} ${a.metric} ${a.status}`;
+      return item;
+    }),
+  );
+}
+
+async function startAlerts(): Promise<void> {
+  // The last week's alerts first, then live from where that page ended.
+  const from = new Date(Date.now() - 7 * 86_400_000).toISOString();
+  const data = await query<{
+    salesAlerts: { edges: Array<{ node: SalesAlert }>; pageInfo: { endCursor: string | null } };
+  }>(
+    `query ($from: DateTime) { salesAlerts(from: $from, first: 200) { edges { node { ${ALERT_FIELDS} } } pageInfo { endCursor } } }`,
+    { from },
+  ).catch(() => null);
+  for (const { node } of data?.salesAlerts.edges ?? []) showAlert(node);
+  follow<SalesAlert>(
+    'salesAlerts',
+    `subscription ($after: String) { salesAlerts(after: $after) { ${ALERT_FIELDS} } }`,
+    { after: data?.salesAlerts.pageInfo.endCursor ?? null },
+    showAlert,
+  );
+}
+
 function showActivity(event: ActivityEvent): void {
   const user = span('user', `shopper ${event.userId}`);
   user.title = 'show recommendations for this shopper';
@@ -511,6 +573,7 @@ shopperInput.addEventListener('change', () => pickShopper(shopperInput.value.tri
 
 void startSales();
 void startWarnings();
+void startAlerts();
 startActivity();
 void loadTopProducts();
 void loadProcessors();
