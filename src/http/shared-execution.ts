@@ -71,7 +71,8 @@ export function useSharedSubscriptionExecution(): Plugin {
     }
     let result = byGroup.get(group);
     if (!result) {
-      result = execute({ ...args, rootValue: payload });
+      const executed = execute({ ...args, rootValue: payload });
+      result = executed instanceof Promise ? executed.then(serializedOnce) : serializedOnce(executed);
       byGroup.set(group, result);
     }
     return result;
@@ -94,6 +95,23 @@ export function useSharedSubscriptionExecution(): Plugin {
       setSubscribeFn(subscribe as never);
     },
   };
+}
+
+/**
+ * SSE: Yoga serializes a result with its `stringify` when it has one, so the subscribers of a
+ * group that share this result share one JSON.stringify per event. Non-enumerable, so that a copy
+ * (Yoga's masking of errors) is serialized afresh, and never part of the JSON.
+ */
+function serializedOnce(result: ExecutionResult): ExecutionResult {
+  let json: string | null = null;
+  Object.defineProperty(result, 'stringify', {
+    value: (value: unknown) => {
+      if (value !== result) return JSON.stringify(value);
+      json ??= JSON.stringify(value);
+      return json;
+    },
+  });
+  return result;
 }
 
 /**
