@@ -217,3 +217,51 @@ describe('push delivery over graphql-ws', () => {
     await Promise.all([reader.close(), stalled.close()]);
   }, 180_000);
 });
+
+describe('SSE subscribers of one group', () => {
+  it('get the same event, each on its own stream, and a viewer’s filter still applies', async () => {
+    const [user, other] = ['sse-group', 'sse-other'];
+    const open = async () => {
+      const controller = new AbortController();
+      const response = await fetch(server.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+        body: JSON.stringify({ query: FOLLOW, variables: { userId: user, after: null } }),
+        signal: controller.signal,
+      });
+      expect(response.headers.get('content-type')).toMatch(/text\/event-stream/);
+      const reader = (response.body as ReadableStream<Uint8Array>).pipeThrough(new TextDecoderStream()).getReader();
+      const stream = { text: '', controller };
+      const readUntil = async (needle: string) => {
+        while (!stream.text.includes(needle)) {
+          const chunk = await reader.read();
+          if (chunk.done) throw new Error(`stream ended before ${needle}`);
+          stream.text += chunk.value;
+        }
+      };
+      return Object.assign(stream, { readUntil });
+    };
+    const streams = [await open(), await open()];
+    // Markers until both are live (a subscription without cursor starts now).
+    for (let attempt = 0; ; attempt++) {
+      if (attempt === 100) throw new Error('the SSE subscriptions never went live');
+      await send(user, 1, { from: 2_000_000 + attempt });
+      const live = await Promise.all(
+        streams.map((s) =>
+          Promise.race([
+            s.readUntil('"productId"').then(() => true),
+            new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 250)),
+          ]),
+        ),
+      );
+      if (live.every(Boolean)) break;
+    }
+    await send(other, 1, { from: 7 });
+    await send(user, 1, { from: 42 });
+    await Promise.all(streams.map((s) => s.readUntil('"productId":"42"')));
+    const lineOf = (text: string) => text.split('\n').find((line) => line.includes('"productId":"42"'));
+    expect(lineOf(streams[0]?.text ?? '')).toBe(lineOf(streams[1]?.text ?? ''));
+    for (const s of streams) expect(s.text).not.toContain('"productId":"7"');
+    for (const s of streams) s.controller.abort();
+  });
+});
