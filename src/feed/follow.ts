@@ -250,6 +250,9 @@ class Tailer<Item extends FeedItem, Filter> {
   }
 
   private async readAll(): Promise<void> {
+    const limit = this.options.replayPageSize;
+    /** The next page of a backlog, read while the current one is offered. */
+    let prefetched: { after: Position; page: Promise<FeedPage<Item>> } | null = null;
     try {
       do {
         this.again = false;
@@ -267,14 +270,23 @@ class Tailer<Item extends FeedItem, Filter> {
             return;
           }
         }
-        const page = await readAfter(this.options.db, this.source, this.head as Position, {
-          limit: this.options.replayPageSize,
-        });
+        const page: FeedPage<Item> = await (prefetched?.after === this.head
+          ? prefetched.page
+          : readAfter(this.options.db, this.source, this.head as Position, { limit }));
+        prefetched = null;
+        const last = page.items.at(-1);
+        if (last && page.items.length === limit) {
+          // A backlog: the database reads the next page while this one is delivered (positions
+          // below the horizon never change, so it is the page the next turn would read).
+          const next = readAfter(this.options.db, this.source, last.position, { limit });
+          next.catch(() => {}); // a failure is reported where it is awaited, or not at all if unused
+          prefetched = { after: last.position, page: next };
+        }
         for (const item of page.items) {
           this.head = item.position;
           this.offer(item);
         }
-        if (page.items.length === this.options.replayPageSize) this.again = true;
+        if (page.items.length === limit) this.again = true;
         else if (page.heldBack) this.retrySoon();
         else {
           this.retryDelayMs = RETRY_MIN_MS;

@@ -230,7 +230,7 @@ describe('SSE subscribers of one group', () => {
         signal: controller.signal,
       });
       expect(response.headers.get('content-type')).toMatch(/text\/event-stream/);
-      const reader = (response.body as ReadableStream<Uint8Array>).pipeThrough(new TextDecoderStream()).getReader();
+      const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
       const stream = { text: '', controller };
       const readUntil = async (needle: string) => {
         while (!stream.text.includes(needle)) {
