@@ -89,8 +89,6 @@ export function createPushHub(options: { maskErrors: MaskErrors }) {
     ): AsyncIterableIterator<ExecutionResult> {
       return new PushedSubscription(socket, id, join(pushable), pushable, pulled, payloadOf, leave);
     },
-    /** Groups being served (for tests and metrics). */
-    groupCount: () => groups.size,
   };
 }
 

@@ -227,8 +227,6 @@ export function attachWebSocket(server: Server, options: WebSocketOptions) {
   sweep.unref();
 
   return {
-    /** Groups of identical subscriptions served by push (tests, metrics). */
-    pushGroups: () => hub.groupCount(),
     /** Resolves when every operation has sent its `complete` (or after `timeoutMs`). */
     async operationsDone(timeoutMs: number): Promise<void> {
       if (operations <= 0) return;
