@@ -174,7 +174,8 @@ class PushedSubscription implements FeedSink<object>, AsyncIterableIterator<Exec
     if (this.ended) return;
     this.ended = true;
     this.leave(this.group);
-    void this.pulled.return?.();
+    // Ends Yoga's side of the subscription (its end hooks, the feed subscription); nothing to report.
+    Promise.resolve(this.pulled.return?.()).catch(() => {});
     const finish = this.finish;
     this.finish = null;
     finish?.({ value: undefined, done: true });
