@@ -72,8 +72,8 @@ export const connections: Scenario = {
           baselineLabel: 'one bare ws connection, KB',
           baseline: perSocket / 1024,
           ratio: perSubscription / perSocket,
-          target: '≤ 100 KB each',
-          met: kb <= 100,
+          target: '≤ 20 KB each',
+          met: kb <= 20,
         },
       ];
     } finally {

@@ -81,8 +81,8 @@ export const latency: Scenario = {
           baselineLabel: 'mutation response p50',
           baseline: base50,
           ratio: p50 / base50,
-          target: 'p50 ≤ baseline + 5 ms',
-          met: p50 <= base50 + 5,
+          target: 'p50 ≤ 10 ms',
+          met: p50 <= 10,
           notes,
         },
         {
@@ -93,8 +93,8 @@ export const latency: Scenario = {
           baselineLabel: 'mutation response p99',
           baseline: base99,
           ratio: p99 / base99,
-          target: 'p99 ≤ 75 ms',
-          met: p99 <= 75,
+          target: 'p99 ≤ 50 ms',
+          met: p99 <= 50,
         },
       ];
     } finally {

@@ -27,6 +27,28 @@ export class ResyncRequired extends CoreError {
   }
 }
 
+/**
+ * Where a pushed subscription's items go (the WebSocket push hub), instead of waiting to be pulled
+ * through the iterator: items are handed over in the same turn as the tailer offers them.
+ */
+export type FeedSink<Item> = {
+  /** Takes the next item; false asks for no more until the subscription's resume() is called. */
+  deliver(item: Item): boolean;
+  /** The stream is over: `final` is its last item (an error to show), or null when it completed. */
+  end(final: FeedEnd | null): void;
+};
+
+/** A followed stream that can push instead of being pulled (see Subscription.push). */
+export type PushableFeed<Item> = AsyncIterableIterator<Item | FeedEnd> & {
+  push(sink: FeedSink<Item>): void;
+  resume(): void;
+};
+
+/** Whether `stream` is a feed subscription that can push (anything else is pulled as before). */
+export function isPushableFeed(stream: unknown): stream is PushableFeed<FeedItem> {
+  return stream instanceof Subscription;
+}
+
 export type FollowOptions<Filter> = {
   /** Resume after this position; without it, only items newer than now are sent. */
   after?: Position | null;
@@ -228,6 +250,9 @@ class Tailer<Item extends FeedItem, Filter> {
   }
 
   private async readAll(): Promise<void> {
+    const limit = this.options.replayPageSize;
+    /** The next page of a backlog, read while the current one is offered. */
+    let prefetched: { after: Position; page: Promise<FeedPage<Item>> } | null = null;
     try {
       do {
         this.again = false;
@@ -245,14 +270,23 @@ class Tailer<Item extends FeedItem, Filter> {
             return;
           }
         }
-        const page = await readAfter(this.options.db, this.source, this.head as Position, {
-          limit: this.options.replayPageSize,
-        });
+        const page: FeedPage<Item> = await (prefetched?.after === this.head
+          ? prefetched.page
+          : readAfter(this.options.db, this.source, this.head as Position, { limit }));
+        prefetched = null;
+        const last = page.items.at(-1);
+        if (last && page.items.length === limit) {
+          // A backlog: the database reads the next page while this one is delivered (positions
+          // below the horizon never change, so it is the page the next turn would read).
+          const next = readAfter(this.options.db, this.source, last.position, { limit });
+          next.catch(() => {}); // a failure is reported where it is awaited, or not at all if unused
+          prefetched = { after: last.position, page: next };
+        }
         for (const item of page.items) {
           this.head = item.position;
           this.offer(item);
         }
-        if (page.items.length === this.options.replayPageSize) this.again = true;
+        if (page.items.length === limit) this.again = true;
         else if (page.heldBack) this.retrySoon();
         else {
           this.retryDelayMs = RETRY_MIN_MS;
@@ -301,6 +335,10 @@ class Subscription<Item extends FeedItem, Filter> implements AsyncIterableIterat
   private pulling: Promise<void> | null = null;
   private readonly started: Promise<void>;
   private startedOk = false;
+  /** Push mode (push()): where items go, and whether it takes more right now. */
+  private sink: FeedSink<Item> | null = null;
+  private sinkReady = false;
+  private draining = false;
 
   constructor(
     private readonly tailer: Tailer<Item, Filter>,
@@ -343,6 +381,13 @@ class Subscription<Item extends FeedItem, Filter> implements AsyncIterableIterat
     if (this.lastQueued !== null && !isAfter(item.position, this.lastQueued)) return;
     this.lastQueued = item.position;
     const keyOf = this.tailer.source.keyOf;
+    if (this.sinkReady && this.queue.size === 0) {
+      // Pushed: straight to the socket, in the tailer's turn (no queue, no promise).
+      this.lastDelivered = item.position;
+      this.feed.onDelivered?.(this.tailer.source.topic);
+      this.sinkReady = (this.sink as FeedSink<Item>).deliver(item);
+      return;
+    }
     if (this.waiting) {
       const resolve = this.waiting;
       this.waiting = null;
@@ -368,6 +413,78 @@ class Subscription<Item extends FeedItem, Filter> implements AsyncIterableIterat
     this.arrivedDuringCatchUp = [];
     this.leave();
     this.flushWaiting();
+    this.drain();
+  }
+
+  /**
+   * Push mode: from now on items are handed to `sink` as they arrive, and nobody calls next().
+   * The guarantees are the pulled stream's: replay then live without gap, the bounded queue (it
+   * fills while the sink asks for no more, e.g. a socket over its high-water mark), conflation.
+   */
+  push(sink: FeedSink<Item>): void {
+    this.sink = sink;
+    this.started.then(
+      () => {
+        this.startedOk = true;
+        this.sinkReady = true;
+        this.drain();
+      },
+      (error: unknown) => {
+        if (this.mode !== 'ended') this.failed(error);
+        this.sinkReady = true;
+        this.drain();
+      },
+    );
+  }
+
+  /** Push mode: the sink takes items again (its socket drained). */
+  resume(): void {
+    if (!this.sink) return;
+    this.sinkReady = true;
+    this.drain();
+  }
+
+  /** Push mode: hands over what is queued, replays the next page, or ends the sink. */
+  private drain(): void {
+    if (!this.sink || this.draining) return;
+    this.draining = true;
+    try {
+      while (this.sinkReady) {
+        const first = this.queue.entries().next();
+        if (!first.done) {
+          const [key, item] = first.value;
+          this.queue.delete(key);
+          this.lastDelivered = item.position;
+          this.feed.onDelivered?.(this.tailer.source.topic);
+          this.sinkReady = this.sink.deliver(item);
+          continue;
+        }
+        if (this.final) {
+          const final = this.final;
+          this.final = null;
+          this.mode = 'ended';
+          this.endSink(final);
+        } else if (this.mode === 'ended') this.endSink(null);
+        else if (this.mode === 'replaying' && !this.pulling) {
+          this.pulling = this.pull()
+            .catch((error: unknown) => this.failed(error))
+            .finally(() => {
+              this.pulling = null;
+              this.drain();
+            });
+        }
+        return;
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private endSink(final: FeedEnd | null): void {
+    const sink = this.sink;
+    this.sink = null;
+    this.sinkReady = false;
+    sink?.end(final);
   }
 
   /** Pages through the table until caught up with the tailer, then goes live. */
@@ -459,6 +576,7 @@ class Subscription<Item extends FeedItem, Filter> implements AsyncIterableIterat
     this.final = invalid ?? new Unavailable('the feed could not be read; subscribe again with after: your last cursor');
     this.queue.clear();
     this.leave();
+    // Push mode: drain() ends the sink with it once the pull that failed has settled.
   }
 
   /** The consumer is done (unsubscribe, disconnect). */
@@ -479,6 +597,7 @@ class Subscription<Item extends FeedItem, Filter> implements AsyncIterableIterat
     this.queue.clear();
     this.leave();
     this.flushWaiting();
+    this.endSink(null);
   }
 
   private leave(): void {

@@ -5,15 +5,14 @@
 // one system call per message; now a burst goes out in a few writes. Past the mark, sends wait
 // again, so a client that stops reading stops the server pulling its stream: its feed queue fills
 // and it is ended with RESYNC_REQUIRED (invariant 6), with at most the mark buffered here.
+// Feed subscriptions bypass this path for their items: push-hub.ts writes their frames.
 import type { IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
 import { CloseCode, handleProtocols, makeServer, type ServerOptions } from 'graphql-ws';
 import type { WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../log.js';
+import { corkUntilNextTurn, SEND_HIGH_WATER_BYTES } from './push-hub.js';
 
 export type Extra = { socket: WebSocket; request: IncomingMessage };
-
-export const SEND_HIGH_WATER_BYTES = 256 * 1024;
 
 /** Pings every `keepAliveMs`; a socket that does not answer within the next one is dropped. */
 export function serveGraphQLWs(
@@ -105,15 +104,3 @@ export function closeReason(reason: string | undefined): string {
 }
 
 const MAX_CLOSE_REASON_BYTES = 123;
-
-/**
- * The messages a socket gets in one turn of the event loop leave in one write: `ws` has no public
- * cork, so this reaches its net.Socket (`_socket`, stable across ws 7–8). Without it, each message
- * of a burst is its own system call, which was a third of the server's time under fan-out.
- */
-function corkUntilNextTurn(socket: WebSocket): void {
-  const raw = (socket as unknown as { _socket?: Socket })._socket;
-  if (!raw || raw.writableCorked > 0) return;
-  raw.cork();
-  setImmediate(() => raw.uncork());
-}

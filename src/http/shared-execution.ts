@@ -9,6 +9,10 @@
 // The cache is a WeakMap keyed by the event object, which the feed's tailer shares between all
 // live subscribers of a table; when the event is gone, so are its results. Replayed items are read
 // per subscriber, so they are simply executed per subscriber, as before.
+//
+// A subscription whose source is a feed that can push (follow.ts) is also offered to the WebSocket
+// push hub (push-hub.ts) through takePushable(): the hub then executes once per group and event
+// itself and writes the frames, and the iterator returned here is never pulled.
 import {
   createSourceEventStream,
   type DocumentNode,
@@ -18,9 +22,29 @@ import {
   GraphQLError,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { isPushableFeed, type PushableFeed } from '../feed/follow.js';
 import type { GraphQLContext } from '../schema/context.js';
 
 type Executed = ExecutionResult | Promise<ExecutionResult>;
+
+/** A subscription the push hub may serve: its feed, its group, and how to execute one event. */
+export type Pushable = {
+  feed: PushableFeed<object>;
+  /** Equal for subscribers that get the same result for the same event (see groupOf). */
+  group: string;
+  execute(payload: unknown): Executed;
+};
+
+/** By context: one per operation (the WebSocket layer builds a context per subscribe). */
+const pushables = new WeakMap<object, Pushable>();
+
+/** The pushable subscription just subscribed with `context`, if any; it is handed out once. */
+export function takePushable(context: unknown): Pushable | undefined {
+  if (typeof context !== 'object' || context === null) return undefined;
+  const pushable = pushables.get(context);
+  pushables.delete(context);
+  return pushable;
+}
 
 export function useSharedSubscriptionExecution(): Plugin {
   const documentIds = new WeakMap<DocumentNode, number>();
@@ -47,7 +71,8 @@ export function useSharedSubscriptionExecution(): Plugin {
     }
     let result = byGroup.get(group);
     if (!result) {
-      result = execute({ ...args, rootValue: payload });
+      const executed = execute({ ...args, rootValue: payload });
+      result = executed instanceof Promise ? executed.then(serializedOnce) : serializedOnce(executed);
       byGroup.set(group, result);
     }
     return result;
@@ -57,6 +82,11 @@ export function useSharedSubscriptionExecution(): Plugin {
     const source = await createSourceEventStream(args);
     if (!isAsyncIterable(source)) return source;
     const group = groupOf(args);
+    const context = args.contextValue;
+    if (isPushableFeed(source) && typeof context === 'object' && context !== null) {
+      // The hub caches per group and event itself; executing directly spares the WeakMap.
+      pushables.set(context, { feed: source, group, execute: executorOf(args) });
+    }
     return mapEvents(source, (payload) => executeShared(args, group, payload));
   };
 
@@ -64,6 +94,40 @@ export function useSharedSubscriptionExecution(): Plugin {
     onSubscribe({ setSubscribeFn }) {
       setSubscribeFn(subscribe as never);
     },
+  };
+}
+
+/**
+ * SSE: Yoga serializes a result with its `stringify` when it has one, so the subscribers of a
+ * group that share this result share one JSON.stringify per event. Non-enumerable, so that a copy
+ * (Yoga's masking of errors) is serialized afresh, and never part of the JSON.
+ */
+function serializedOnce(result: ExecutionResult): ExecutionResult {
+  let json: string | null = null;
+  Object.defineProperty(result, 'stringify', {
+    value: (value: unknown) => {
+      if (value !== result) return JSON.stringify(value);
+      json ??= JSON.stringify(value);
+      return json;
+    },
+  });
+  return result;
+}
+
+/**
+ * Executes the operation with one event as root. The arguments object is built once and reused
+ * (execute reads it before it returns or awaits), so no copy is made per event.
+ */
+function executorOf(args: ExecutionArgs): (payload: unknown) => Executed {
+  const eventArgs: ExecutionArgs = { ...args };
+  return (payload) => {
+    eventArgs.rootValue = payload;
+    try {
+      return execute(eventArgs);
+    } catch (error) {
+      // A resolver that throws outside graphql's own error handling still ends as a result.
+      return { errors: [asGraphQLError(error)] };
+    }
   };
 }
 

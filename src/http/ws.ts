@@ -3,6 +3,10 @@
 // masking. Authentication happens once, in connection_init; a socket whose API key is revoked or
 // whose token expires is closed (4403) at the next credential check. This file is the one place
 // for the glue's loose types.
+//
+// Subscriptions to a feed (userActivity, stockWarnings, salesUpdates) are delivered by push
+// (push-hub.ts): graphql-ws keeps the protocol, the hub writes the items. Others (stockLevels,
+// recommendations) are pulled through graphql-ws as before.
 import type { Server } from 'node:http';
 import type { ExecutionArgs } from 'graphql';
 import { GraphQLError } from 'graphql';
@@ -16,6 +20,8 @@ import { closeReason, type Extra, serveGraphQLWs } from './graphql-ws-server.js'
 import type { Metrics } from './metrics.js';
 import { isOriginAllowed } from './origin.js';
 import { type PersistedOperations, resolvePersistedOperation } from './persisted-operations.js';
+import { createPushHub, type MaskErrors } from './push-hub.js';
+import { takePushable } from './shared-execution.js';
 import type { GraphQLHandler } from './yoga.js';
 
 type EnvelopedRoot = {
@@ -62,6 +68,7 @@ export function attachWebSocket(server: Server, options: WebSocketOptions) {
     },
   });
   const connections = new Map<Extra['socket'], Connection>();
+  const hub = createPushHub({ maskErrors: yogaMasking(yoga) });
   let operations = 0;
   let whenIdle: (() => void) | null = null;
 
@@ -81,6 +88,13 @@ export function attachWebSocket(server: Server, options: WebSocketOptions) {
       connectionInitWaitTimeout: limits.connectionInitTimeoutMs,
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
+      onOperation: (ctx, id, _payload, args, result) => {
+        const pushable = takePushable(args.contextValue);
+        if (!pushable || !isAsyncIterator(result)) return;
+        // The client completed while this was being set up: graphql-ws drops what we return.
+        if (!(id in ctx.subscriptions)) return void result.return?.(undefined);
+        return hub.attach(ctx.extra.socket, id, pushable, result);
+      },
       onConnect: async (ctx) => {
         if (connections.size >= limits.maxWsConnections) {
           return refuse(ctx, CLOSE.TOO_MANY_CONNECTIONS, 'too many connections to this server', 'ws_connections');
@@ -231,3 +245,17 @@ export function attachWebSocket(server: Server, options: WebSocketOptions) {
     },
   };
 }
+
+function isAsyncIterator(value: unknown): value is AsyncIterator<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as AsyncIterator<unknown>).next === 'function';
+}
+
+/** Yoga's own error masking (maskedErrors: maskError, isDev, and its logging of what it masks). */
+function yogaMasking(yoga: GraphQLHandler): MaskErrors {
+  const options = (yoga as unknown as { maskedErrorsOpts: YogaMaskedErrors | null }).maskedErrorsOpts;
+  if (!options) return (errors) => errors;
+  const message = options.errorMessage ?? 'Unexpected error.';
+  return (errors) => errors.map((error) => options.maskError(error, message) as GraphQLError);
+}
+
+type YogaMaskedErrors = { errorMessage?: string; maskError: (error: unknown, message: string) => Error };
