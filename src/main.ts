@@ -39,3 +39,10 @@ try {
   await server.stop().catch(() => {});
   process.exit(1);
 }
+
+// Start-up (migrations, the schema, the embedded database's first queries) leaves tens of MB of
+// garbage that an idle server never collects, since nothing allocates to trigger a collection:
+// collect it once, shortly after start. Measured on the embedded database, built: 277 MB resident
+// idle without, 228 MB with. `gc` exists when node runs with --expose-gc (npm start does).
+const collect = (globalThis as { gc?: () => void }).gc;
+if (collect) setTimeout(collect, 5000).unref();
