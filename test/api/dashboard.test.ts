@@ -1,23 +1,19 @@
 // The dashboard in a real browser: headless Chromium (Debian's package, driven by playwright-core)
 // against the real server. It also takes the screenshot the README shows.
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runSimulation } from '../../src/cli/simulate.js';
+import { type Browser, browserAvailable, launchBrowser, NO_CHROMIUM } from '../helpers/browser.js';
 import { gql } from '../helpers/clients.js';
 import { disposeAll, startTestServer, type TestServer } from '../helpers/server.js';
 import { type ActivityInput, recordActivity } from '../helpers/streams.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// Without Chromium the file reports itself skipped, naming the package, so `npm install && npm test`
-// passes on any machine. CI must never skip it silently: with CI set (.ci/run sets it), it fails.
-const HAS_CHROMIUM = existsSync(CHROMIUM);
-const IN_CI = Boolean(process.env.CI) && !/^(0|false)$/i.test(process.env.CI ?? '');
-const NO_CHROMIUM = `no Chromium at ${CHROMIUM}: install Debian's package with apt-get install chromium (or set CHROMIUM_PATH)`;
+const AVAILABLE = browserAvailable('dashboard.test.ts');
 // The README's picture is refreshed with UPDATE_SCREENSHOTS=1 npm test; other runs leave the
 // checked-in file alone, so a test run never dirties the work tree.
 const SCREENSHOT_DIR =
@@ -27,47 +23,24 @@ const RECORD_INVENTORY = `mutation ($e: [InventoryEventInput!]!) { recordInvento
 const RECORD_PRODUCTS = `mutation ($e: [ProductEventInput!]!) { recordProducts(events: $e) { accepted } }`;
 
 let server: TestServer;
-let profile: string;
-let browser: BrowserContext;
+let browser: Browser;
 let n = 0;
 const id = (prefix: string) => `${prefix}-${++n}`;
 
 beforeAll(async () => {
-  if (!HAS_CHROMIUM) {
-    if (IN_CI) throw new Error(`${NO_CHROMIUM}; CI is set, so the browser test fails instead of skipping`);
-    // The default reporter lists a passing file's skips without their note: say why once.
-    console.warn(`dashboard.test.ts skipped: ${NO_CHROMIUM}`);
-    return;
-  }
+  if (!AVAILABLE) return;
   server = await startTestServer();
-  profile = await mkdtemp(join(tmpdir(), 'shopstream-chromium-'));
-  // A persistent context is how playwright takes a fresh --user-data-dir.
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    viewport: { width: 1280, height: 900 },
-  });
+  browser = await launchBrowser();
 });
-beforeEach(({ skip }) => skip(!HAS_CHROMIUM, NO_CHROMIUM));
+beforeEach(({ skip }) => skip(!AVAILABLE, NO_CHROMIUM));
 afterAll(async () => {
   await browser?.close();
-  if (profile) await rm(profile, { recursive: true, force: true });
   await disposeAll();
 });
 
 /** Opens the dashboard and waits until its streams are live (a marker event shows in the feed). */
 async function openDashboard(target: TestServer): Promise<Page> {
-  const page = await browser.newPage();
+  const page = await browser.context.newPage();
   // Keep a handle on the page's sockets, so that a test can drop the connection.
   await page.addInitScript(() => {
     const Native = window.WebSocket;
@@ -210,7 +183,7 @@ describe('the dashboard at /', () => {
   it('asks for a credential when the server refuses the connection, and goes live with one', async () => {
     const secret = 'a-test-secret-that-is-long-enough-0123456789';
     const guarded = await startTestServer({ env: { JWT_SECRET: secret } });
-    const page = await browser.newPage();
+    const page = await browser.context.newPage();
     await page.goto(`${guarded.httpBase}/`);
     await page.locator('#credential-dialog[open]').waitFor();
     await page.locator('#status[data-state="refused"]').waitFor();
