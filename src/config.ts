@@ -180,10 +180,10 @@ export const PROCESSOR_NAMES = [
 export type ProcessorName = (typeof PROCESSOR_NAMES)[number];
 /**
  * With DATABASE_URL, the processors whose batches cost the most CPU (the co-occurrence walk and
- * its partner summaries; the funnel and top products) run in a background worker: measured on two
+ * its partner summaries; the funnel and top products; the sales alerts, which read every event) run in a background worker: measured on two
  * cores, batched ingest with ack STORED went from 6,700 to 16,700 events/s.
  */
-const DEFAULT_BACKGROUND: readonly ProcessorName[] = ['recommendations', 'activity-summaries'];
+const DEFAULT_BACKGROUND: readonly ProcessorName[] = ['recommendations', 'activity-summaries', 'sales-alerts'];
 
 /** Reads `.env` from the working directory into process.env (values already set win). */
 export function loadDotEnv(path = '.env'): void {
