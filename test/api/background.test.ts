@@ -64,13 +64,13 @@ const at = '2026-06-01T10:00:00Z';
 describe('the background worker', () => {
   let service: ServiceProcess;
 
-  it('runs the recommendations and the activity summaries at a lower priority, and ack PROCESSED waits for them', async () => {
+  it('runs the recommendations, the activity summaries and the sales alerts at a lower priority, and ack PROCESSED waits for them', async () => {
     service = await start();
     const [pid] = workerPids(service);
     expect(pid).toBeGreaterThan(0);
     expect(niceness(pid as number)).toBe(10);
     // The server's own processors are the rest: the worker's are not also run in the server.
-    expect(service.output()).toContain('"processors":["recommendations","activity-summaries"]');
+    expect(service.output()).toContain('"processors":["recommendations","activity-summaries","sales-alerts"]');
 
     await recordActivity(service.url, [
       { eventId: 'bg-1', userId: 'u-1', type: 'BROWSE', productId: 'p-1', occurredAt: at },
