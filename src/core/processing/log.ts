@@ -54,33 +54,12 @@ export const MAX_SEQ = 9223372036854775807n;
 export function createPgLogReader(db: Queryable): LogReader {
   return {
     async read(log, after, { limit, where }) {
-      const { rows } = await db.query(
-        `SELECT h.horizon, e.*
-           FROM (SELECT ${LOG_HORIZON} AS horizon) h
-           LEFT JOIN LATERAL (
-             SELECT ${log.columns}, t.tx_id, t.seq
-               FROM ${log.table} t
-              WHERE (t.tx_id, t.seq) > ($1::bigint, $2::bigint) AND t.tx_id < h.horizon
-                ${where ? `AND (${where})` : ''}
-              ORDER BY t.tx_id, t.seq
-              LIMIT $3) e ON true`,
-        [after.txId.toString(), after.seq.toString(), limit],
-      );
-      const horizon = BigInt((rows[0] as { horizon: string }).horizon);
-      const entries: LogEntry<never>[] = [];
-      for (const row of rows) {
-        if (row.tx_id == null) continue; // the LEFT JOIN's empty row
-        entries.push({
-          position: { txId: BigInt(row.tx_id), seq: BigInt(row.seq) },
-          event: log.toEvent(row) as never,
-        });
-      }
-      const full = entries.length >= limit;
-      const last = entries.at(-1)?.position ?? after;
-      // Everything below the horizon was read: the reader stands just below it.
-      const reached: Position = { txId: horizon - 1n, seq: MAX_SEQ };
-      const next = full ? last : maxPosition(last, reached);
-      return { entries, next, full };
+      const { rows } = await db.query(readSql(log, '($1::bigint, $2::bigint)', { where, limit: '$3' }), [
+        after.txId.toString(),
+        after.seq.toString(),
+        limit,
+      ]);
+      return readOf(log, rows, after, limit);
     },
 
     async lag(log, after, { where, countUpTo }) {
@@ -98,6 +77,68 @@ export function createPgLogReader(db: Queryable): LogReader {
       return { events: row.events, oldestReceivedAt: row.oldest };
     },
   };
+}
+
+/**
+ * The read `LogReader.read` makes, from the checkpoint stored for (`processor`, `log`), as ONE
+ * statement without parameters: the runner sends it with BEGIN, so a batch's reads cost no round
+ * trip of their own (processing/runner.ts). `processor` must be a SQL literal already; with
+ * `onlyIf` (SQL, e.g. holding the processor's lock) false, the statement returns no row.
+ */
+export function readFromCheckpointSql(
+  log: PgLog<unknown>,
+  processorLiteral: string,
+  options: { limit: number; where?: string; onlyIf?: string },
+): string {
+  const stored = (column: string) =>
+    `COALESCE((SELECT c.${column} FROM processor_checkpoints c WHERE c.processor = ${processorLiteral} AND c.log = '${log.name}'), 0)`;
+  return readSql(log, `(${stored('tx_id')}, ${stored('seq')})`, {
+    where: options.where,
+    limit: String(Math.trunc(options.limit)),
+    onlyIf: options.onlyIf,
+  });
+}
+
+/** A read's rows (from `readSql`) as a LogRead; `after` is where the read started. */
+export function readOf<Event>(
+  log: PgLog<Event>,
+  rows: ReadonlyArray<Record<string, unknown>>,
+  after: Position,
+  limit: number,
+): LogRead<Event> {
+  const horizon = BigInt((rows[0] as { horizon: string }).horizon);
+  const entries: LogEntry<Event>[] = [];
+  for (const row of rows) {
+    if (row.tx_id == null) continue; // the LEFT JOIN's empty row
+    entries.push({
+      position: { txId: BigInt(row.tx_id as string), seq: BigInt(row.seq as string) },
+      event: log.toEvent(row),
+    });
+  }
+  const full = entries.length >= limit;
+  const last = entries.at(-1)?.position ?? after;
+  // Everything below the horizon was read: the reader stands just below it.
+  const reached: Position = { txId: horizon - 1n, seq: MAX_SEQ };
+  const next = full ? last : maxPosition(last, reached);
+  return { entries, next, full };
+}
+
+/** Events of `log` after the position `after` (SQL), below the log's horizon, at most `limit` (SQL). */
+function readSql(
+  log: PgLog<unknown>,
+  after: string,
+  options: { where?: string; limit: string; onlyIf?: string },
+): string {
+  // onlyIf (evaluated once): no row at all when false, so the read costs nothing then.
+  return `SELECT h.horizon, e.*
+    FROM (SELECT ${LOG_HORIZON} AS horizon ${options.onlyIf ? `WHERE ${options.onlyIf}` : ''}) h
+    LEFT JOIN LATERAL (
+      SELECT ${log.columns}, t.tx_id, t.seq
+        FROM ${log.table} t
+       WHERE (t.tx_id, t.seq) > ${after} AND t.tx_id < h.horizon
+         ${options.where ? `AND (${options.where})` : ''}
+       ORDER BY t.tx_id, t.seq
+       LIMIT ${options.limit}) e ON true`;
 }
 
 export function maxPosition(a: Position, b: Position): Position {

@@ -21,7 +21,16 @@ import { MARK_NO_FEED_WRITES, markWritesOnly, type Queryable } from '../../feed/
 import type { FeedTopic } from '../../feed/topics.js';
 import type { Logger } from '../../log.js';
 import { CoreError } from '../errors.js';
-import { createPgLogReader, type LogName, type LogReader, maxPosition, minPosition, type PgLog } from './log.js';
+import {
+  createPgLogReader,
+  type LogName,
+  type LogReader,
+  maxPosition,
+  minPosition,
+  type PgLog,
+  readFromCheckpointSql,
+  readOf,
+} from './log.js';
 
 /** One log a processor follows, optionally narrowed to the events it needs. */
 export type Follow = { log: PgLog<unknown>; where?: string };
@@ -223,12 +232,16 @@ class ProcessorLoop {
   private retryTimer: NodeJS.Timeout | null = null;
   private readonly logs: Set<LogName>;
 
+  /** The log is PostgreSQL's tables: the batch's reads go with BEGIN, in its first round trip. */
+  private readonly prereads: boolean;
+
   constructor(
     private readonly processor: Processor,
     private readonly options: ProcessingOptions,
     private readonly readerFor: (db: Queryable) => LogReader,
   ) {
     this.logs = new Set(processor.follows.map((f) => f.log.name));
+    this.prereads = options.reader === undefined;
   }
 
   follows(log: LogName): boolean {
@@ -293,23 +306,30 @@ class ProcessorLoop {
     const name = pg.escapeLiteral(processor.name);
     // One round trip with BEGIN: the lock, the mark that keeps this transaction out of the log's
     // horizon (it never writes a log table; nor any feed but its own), a bound on how long a
-    // frozen owner keeps the lock, and the checkpoints (read in vain when another process owns it).
-    const prelude = `SELECT pg_try_advisory_xact_lock(hashtextextended('processor:' || ${name}, 0)) AS owner,
+    // frozen owner keeps the lock, the checkpoints (read in vain when another process owns it), and
+    // on PostgreSQL's log the batch's reads from those checkpoints (none unless this is the owner).
+    const lock = `pg_try_advisory_xact_lock(hashtextextended('processor:' || ${name}, 0))`;
+    const prelude = `SELECT ${lock} AS owner,
               ${processor.feed ? markWritesOnly(processor.feed) : MARK_NO_FEED_WRITES},
               set_config('idle_in_transaction_session_timeout', '${IDLE_IN_BATCH_TIMEOUT}', true)${processor.feed ? '' : ASYNC_COMMIT};
-      ${CHECKPOINTS_SQL} WHERE processor = ${name}`;
+      ${CHECKPOINTS_SQL} WHERE processor = ${name};
+      ${this.prereads ? processor.follows.map((f) => readFromCheckpointSql(f.log, name, { limit: options.batchSize, where: f.where, onlyIf: lock })).join(';\n') : ''}`;
     let range: BatchRange | null = null;
     const settled = (committed: boolean) => {
       if (range) processor.settled?.({ ...range, committed });
     };
     const result = await withTransaction(
       options.pool,
-      async (tx, [lock, checkpoints]) => {
+      async (tx, [lock, checkpoints, ...reads]) => {
         range = null; // a retried transaction starts over
         if (!lock?.rows[0]?.owner) return { outcome: 'busy' as const };
         const stored = checkpointsOf(checkpoints?.rows ?? []);
-        // Read on the transaction's own connection: a pool of one (the embedded database) must do.
-        const batch = await readBatch(this.readerFor(tx), processor, stored, options.batchSize);
+        // Read with BEGIN (the PostgreSQL log), or now on the transaction's own connection (a pool
+        // of one, the embedded database, must do).
+        const reader: LogReader = this.prereads
+          ? prereadLog(processor, stored, reads, options.batchSize)
+          : this.readerFor(tx);
+        const batch = await readBatch(reader, processor, stored, options.batchSize);
         const moved = batch.next.filter((n) => comparePositions(n.position, n.from) !== 0);
         if (batch.entries.length === 0 && moved.length === 0) return { outcome: 'done' as const };
         range = {
@@ -356,6 +376,29 @@ type StepOutcome = 'more' | 'done' | 'busy';
  * batch stops at the first place where one of them may still have unread events (the end of a
  * full read), so entries are applied in the same global order whatever the batch boundaries.
  */
+/**
+ * A LogReader over the reads sent with BEGIN (readFromCheckpointSql): one per followed log, in
+ * order, each from the checkpoint `stored` holds (read in the same round trip, under the lock).
+ */
+function prereadLog(
+  processor: Processor,
+  stored: Map<string, Position>,
+  reads: readonly pg.QueryResult[],
+  limit: number,
+): LogReader {
+  return {
+    async read(log, after) {
+      const at = processor.follows.findIndex((f) => f.log.name === log.name);
+      const from = stored.get(key(processor.name, log.name)) ?? START;
+      const rows = reads[at]?.rows;
+      if (!rows || comparePositions(from, after) !== 0)
+        throw new Error(`no read of ${log.name} from ${after.txId}:${after.seq}`);
+      return readOf(log as PgLog<never>, rows, after, limit);
+    },
+    lag: () => Promise.reject(new Error('the reads sent with BEGIN do not measure lag')),
+  };
+}
+
 export async function readBatch(
   reader: LogReader,
   processor: Processor,
