@@ -79,7 +79,11 @@ describe('.env.example and the README', () => {
   it('hands the costly processors to a background worker on PostgreSQL, never on the embedded database', () => {
     const url = 'postgresql://postgres@127.0.0.1:5432/shop';
     expect(loadConfig({}).processing.background).toEqual([]);
-    expect(loadConfig({ DATABASE_URL: url }).processing.background).toEqual(['recommendations', 'activity-summaries', 'sales-alerts']);
+    expect(loadConfig({ DATABASE_URL: url }).processing.background).toEqual([
+      'recommendations',
+      'activity-summaries',
+      'sales-alerts',
+    ]);
     expect(loadConfig({ DATABASE_URL: url, BACKGROUND_PROCESSORS: 'none' }).processing.background).toEqual([]);
     // Only what the process runs at all can be handed off.
     expect(loadConfig({ DATABASE_URL: url, PROCESSORS: 'inventory,recommendations' }).processing.background).toEqual([
