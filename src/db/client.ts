@@ -34,7 +34,14 @@ export async function createDb(config: Pick<Config, 'db'>, log: Logger): Promise
     // processors set a shorter one for their own transactions (processing/runner.ts).
     ...(embedded ? {} : { idle_in_transaction_session_timeout: db.idleInTransactionTimeoutMs }),
   });
-  // An idle client losing its connection (database restart) must not crash the process.
+  // A client losing its connection (database restart) must not crash the process: idle in the
+  // pool (the pool's 'error'), or checked out between two statements, where pg emits 'error' on
+  // the client itself and nobody may be listening (reproduced: PostgreSQL stopped with -m fast
+  // right after start-up). Its next statement fails, and the caller handles that.
+  const quiet = (client: pg.PoolClient) => {
+    client.on('error', (error) => log.debug({ err: error }, 'database connection failed'));
+  };
+  pool.on('connect', quiet);
   pool.on('error', (error) => log.warn({ err: error }, 'idle database connection failed'));
   const readPool = embedded
     ? pool
@@ -48,6 +55,7 @@ export async function createDb(config: Pick<Config, 'db'>, log: Logger): Promise
         idle_in_transaction_session_timeout: db.idleInTransactionTimeoutMs,
       });
   if (readPool !== pool) {
+    readPool.on('connect', quiet);
     readPool.on('error', (error) => log.warn({ err: error }, 'idle database connection failed'));
   }
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
