@@ -136,6 +136,9 @@ describe('recommendations subscription', () => {
     // and its row keeps its position) and another shopper's action (the list is not rebuilt).
     const before = await storedRow(shopper);
     await record(act(shopper, 'REMOVE_FROM_CART', x));
+    // The shopper's rebuild first: built after the stranger's browse, the list would rightly
+    // change (that browse makes 'elsewhere' popular now), and the check would race the builder.
+    await settled();
     await record(act(id('stranger'), 'BROWSE', id('elsewhere')));
     await settled();
     const after = await storedRow(shopper);
