@@ -19,6 +19,7 @@ import { createFeed, type Feed } from './feed/follow.js';
 import { createMetrics, type Metrics, streamOf } from './http/metrics.js';
 import { loadPersistedOperations } from './http/persisted-operations.js';
 import { createPublishTimer } from './http/publish-latency.js';
+import { deferWrites } from './http/push-hub.js';
 import { REQUEST_ID_HEADER, requestIdFor } from './http/request-id.js';
 import { createRoutes, graphqlError, send } from './http/routes.js';
 import { startTracing, type Tracing } from './http/tracing.js';
@@ -106,8 +107,9 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
         log: log.child({ part: 'feed' }),
         ...config.feed,
         onResync: (table) => metrics.subscriberResyncs.inc({ feed: table }),
-        onDelivered: (topic) => metrics.itemsDelivered.inc({ stream: streamOf(topic) }),
+        onDelivered: (topic) => metrics.countDelivered(streamOf(topic)),
         onCaughtUp: (topic, readStartedAt, offered) => publishTimer.caughtUp(topic, readStartedAt, offered),
+        deferWrites,
       });
       const publishTimer = createPublishTimer({
         observe: (topic, seconds) => metrics.commitToPublish.observe({ stream: streamOf(topic) }, seconds),
