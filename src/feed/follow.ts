@@ -69,7 +69,19 @@ export type FeedOptions = {
   /** Called when the reader of `topic` has read everything committed before `readStartedAt`
    * (performance.now()); `offered` is false when nobody was listening. For metrics. */
   onCaughtUp?: (topic: FeedTopic, readStartedAt: number, offered: boolean) => void;
+  /** Lets the pages of a backlog leave in fewer writes (the WebSocket push hub's deferWrites). */
+  deferWrites?: () => DeferredWrites;
 };
+
+/**
+ * Writes made while `during` runs wait on their sockets until `flush`: a subscriber that gets one
+ * item per page of a backlog (a shopper's own stream) then gets several in one system call.
+ */
+export type DeferredWrites = { during(offer: () => void): void; flush(): void };
+
+/** A backlog's deferred writes leave at least this often, in items offered and in time. */
+const DEFER_MAX_ITEMS = 4000;
+const DEFER_MAX_MS = 100;
 
 export type Feed = {
   /** Items after `options.after` that match the filter, then live ones. A stream that cannot go on
@@ -253,6 +265,8 @@ class Tailer<Item extends FeedItem, Filter> {
     const limit = this.options.replayPageSize;
     /** The next page of a backlog, read while the current one is offered. */
     let prefetched: { after: Position; page: Promise<FeedPage<Item>> } | null = null;
+    /** While a backlog is offered page after page, its writes wait to leave together. */
+    let deferred: { writes: DeferredWrites; items: number; since: number } | null = null;
     try {
       do {
         this.again = false;
@@ -282,11 +296,25 @@ class Tailer<Item extends FeedItem, Filter> {
           next.catch(() => {}); // a failure is reported where it is awaited, or not at all if unused
           prefetched = { after: last.position, page: next };
         }
-        for (const item of page.items) {
-          this.head = item.position;
-          this.offer(item);
+        const offerPage = () => {
+          for (const item of page.items) {
+            this.head = item.position;
+            this.offer(item);
+          }
+        };
+        const backlog = page.items.length === limit;
+        if (backlog && !deferred && this.options.deferWrites) {
+          deferred = { writes: this.options.deferWrites(), items: 0, since: performance.now() };
         }
-        if (page.items.length === limit) this.again = true;
+        if (deferred) {
+          deferred.writes.during(offerPage);
+          deferred.items += page.items.length;
+          if (!backlog || deferred.items >= DEFER_MAX_ITEMS || performance.now() - deferred.since >= DEFER_MAX_MS) {
+            deferred.writes.flush();
+            deferred = null;
+          }
+        } else offerPage();
+        if (backlog) this.again = true;
         else if (page.heldBack) this.retrySoon();
         else {
           this.retryDelayMs = RETRY_MIN_MS;
@@ -296,6 +324,8 @@ class Tailer<Item extends FeedItem, Filter> {
     } catch (error) {
       // The database may be restarting; the timer tries again, and no position was skipped.
       this.options.log.warn({ err: error, table: this.source.table }, 'feed read failed');
+    } finally {
+      deferred?.writes.flush();
     }
   }
 

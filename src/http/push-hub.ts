@@ -16,7 +16,7 @@
 import type { Socket } from 'node:net';
 import type { ExecutionResult, GraphQLError } from 'graphql';
 import type { WebSocket } from 'ws';
-import type { FeedEnd, FeedSink } from '../feed/follow.js';
+import type { DeferredWrites, FeedEnd, FeedSink } from '../feed/follow.js';
 import type { Pushable } from './shared-execution.js';
 
 /** Past this many bytes waiting on a socket, its subscriptions queue instead of writing. */
@@ -206,13 +206,43 @@ class PushedSubscription implements FeedSink<object>, AsyncIterableIterator<Exec
 
 const TEXT = { binary: false } as const;
 
+/** Past this many bytes corked on a socket, they leave at once (a long page of one stream). */
+export const FLUSH_BYTES = 64 * 1024;
+
 /** Sockets corked this turn, uncorked together by one callback. */
 let corked: Socket[] = [];
+
+/** The sockets of the deferred writes whose offer is running (see deferWrites), if any. */
+let deferring: Socket[] | null = null;
 
 function uncorkAll(): void {
   const sockets = corked;
   corked = [];
   for (const raw of sockets) raw.uncork();
+}
+
+/**
+ * For the feed's tailer while it offers a backlog page after page (follow.ts): a socket first
+ * written during `during` stays corked until `flush`, across pages, so a subscriber that gets one
+ * item per page (a shopper's own stream among a thousand) gets its items of several pages in one
+ * system call instead of one each. A socket with FLUSH_BYTES waiting writes them at once anyway.
+ */
+export function deferWrites(): DeferredWrites {
+  const sockets: Socket[] = [];
+  return {
+    during(offer) {
+      const outer = deferring;
+      deferring = sockets;
+      try {
+        offer();
+      } finally {
+        deferring = outer;
+      }
+    },
+    flush() {
+      for (const raw of sockets.splice(0)) raw.uncork();
+    },
+  };
 }
 
 /**
@@ -222,8 +252,16 @@ function uncorkAll(): void {
  */
 export function corkUntilNextTurn(socket: WebSocket): void {
   const raw = (socket as unknown as { _socket?: Socket })._socket;
-  if (!raw || raw.writableCorked > 0) return;
+  if (!raw) return;
+  if (raw.writableCorked > 0) {
+    if (raw.writableLength < FLUSH_BYTES) return;
+    // Enough for one write: it leaves now, and the socket stays corked for what follows.
+    raw.uncork();
+    raw.cork();
+    return;
+  }
   raw.cork();
+  if (deferring) return void deferring.push(raw);
   if (corked.length === 0) setImmediate(uncorkAll);
   corked.push(raw);
 }

@@ -158,3 +158,58 @@ describe('a pushed feed subscription', () => {
     await rest.return?.();
   });
 });
+
+describe('a backlog offered to pushed subscribers', () => {
+  it('is offered inside deferred writes, flushed at least every few pages and when the tailer catches up, in order', async () => {
+    const calls: string[] = [];
+    let inside = false;
+    const deferring = createFeed({
+      db: db.pool,
+      fanout,
+      log,
+      ...config.feed,
+      deferWrites: () => ({
+        during(offer) {
+          inside = true;
+          calls.push('during');
+          try {
+            offer();
+          } finally {
+            inside = false;
+          }
+        },
+        flush() {
+          calls.push('flush');
+        },
+      }),
+    });
+    try {
+      // No cursor: live from the tailer's head once it has joined (subscriberCount).
+      const stream = deferring.follow(activityFeed, { filter: { userId: 'backlogged' } });
+      if (!isPushableFeed(stream)) throw new Error('not pushable');
+      const offeredInside: boolean[] = [];
+      const s = sink();
+      const deliver = s.deliver;
+      s.deliver = (item) => {
+        offeredInside.push(inside);
+        return deliver(item);
+      };
+      stream.push(s);
+      await until(async () => deferring.subscriberCount() === 1, 'the subscriber to go live', 10_000);
+      // Ten rows at once: the tailer reads them in pages of 3 (full, full, full, then 1).
+      const ids = Array.from({ length: 10 }, (_, i) => `b${i}`);
+      await record('backlogged', ids);
+      await arrived(s, 10);
+      expect(productIds(s.items)).toEqual(ids);
+      // Every item of a full page went out inside deferred writes, and the writes were flushed
+      // by the time the tailer caught up.
+      await until(async () => calls.at(-1) === 'flush', 'the deferred writes to be flushed', 10_000);
+      expect(offeredInside.slice(0, 9)).toEqual(Array(9).fill(true));
+      expect(calls.filter((c) => c === 'during').length).toBeGreaterThanOrEqual(3);
+      expect(calls.indexOf('flush')).toBeGreaterThan(calls.indexOf('during'));
+      await stream.return?.();
+    } finally {
+      await deferring.close();
+    }
+  });
+});
