@@ -158,8 +158,9 @@ function stopChild(child: ChildProcess): Promise<void> {
 export type BareHttp = { url: string; stop(): Promise<void> };
 
 /** The bare HTTP ingest server (bare-http.ts) on `databaseUrl`, with a pool of `poolSize`. */
-export async function startBareHttp(databaseUrl: string, poolSize: number): Promise<BareHttp> {
-  const child = fork(join(here, 'bare-http.ts'), [], {
+/** The bare HTTP server (bench/bare-http.ts), or with `yoga` the bare Yoga one (bench/bare-yoga.ts). */
+export async function startBareHttp(databaseUrl: string, poolSize: number, yoga = false): Promise<BareHttp> {
+  const child = fork(join(here, yoga ? 'bare-yoga.ts' : 'bare-http.ts'), [], {
     execArgv: ['--import', 'tsx'],
     env: { ...process.env, DATABASE_URL: databaseUrl, POOL: String(poolSize) },
     stdio: 'inherit',

@@ -54,6 +54,7 @@ export const batchedIngest: Scenario = {
 
       const bare = await bareBatchRate(db, batches, CLIENTS, SECONDS);
       const ceiling = await bareHttpRate(db, batches, CLIENTS, SECONDS);
+      const yogaCeiling = await bareHttpRate(db, batches, CLIENTS, SECONDS, true);
       const storedRatio = stored.rate / bare;
       const processedRatio = processed.rate / bare;
       return [
@@ -93,6 +94,19 @@ export const batchedIngest: Scenario = {
           target: 'none: what this machine leaves an HTTP service',
           met: null,
           notes: `ack STORED reached ${(stored.rate / ceiling).toFixed(2)}× this ceiling`,
+        },
+        {
+          scenario: 'batched ingest',
+          figure:
+            'ceiling of the stack: graphql-yoga + graphql-js + the same INSERT, nothing of ours (bench/bare-yoga.ts), 500-event batches, 2 clients',
+          value: yogaCeiling,
+          unit: 'events/s',
+          baselineLabel: 'bare pg unnest INSERT',
+          baseline: bare,
+          ratio: yogaCeiling / bare,
+          target: 'none: what Yoga and graphql-js leave on this machine',
+          met: null,
+          notes: `ack STORED reached ${(stored.rate / yogaCeiling).toFixed(2)}× this ceiling`,
         },
       ];
     } finally {

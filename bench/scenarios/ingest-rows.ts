@@ -71,19 +71,24 @@ export async function bareBatchRate(
  * Events/s through the bare HTTP server (bench/bare-http.ts): the same request bodies as the
  * mutation, from `clients` in a closed loop for `seconds`, stored into bare_events (which must
  * exist). The ceiling of an HTTP service on this machine: HTTP, JSON and the INSERT, nothing else.
+ * With `yoga`, through the bare Yoga server (bench/bare-yoga.ts): the ceiling of the fixed stack.
  */
 export async function bareHttpRate(
   db: ScratchDb,
   batches: readonly ActivityInput[][],
   clients: number,
   seconds: number,
+  yoga = false,
 ): Promise<number> {
-  const server = await startBareHttp(db.url, clients);
+  const server = await startBareHttp(db.url, clients, yoga);
   try {
     let next = 0;
     let accepted = 0;
     const fresh = (n: number) =>
-      (batches[n % batches.length] as ActivityInput[]).map((e) => ({ ...e, eventId: `${e.eventId}-h${n}` }));
+      (batches[n % batches.length] as ActivityInput[]).map((e) => ({
+        ...e,
+        eventId: `${e.eventId}-${yoga ? 'y' : 'h'}${n}`,
+      }));
     for (let i = 0; i < 20; i++) await ingest(server.url, RECORD_ACTIVITY_STORED, fresh(next++)); // warm-up
     await closedLoop(clients, seconds * 1000, async () => {
       const report = await ingest(server.url, RECORD_ACTIVITY_STORED, fresh(next++));

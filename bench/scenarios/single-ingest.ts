@@ -56,12 +56,9 @@ export const singleIngest: Scenario = {
       });
       await Promise.all(clients.map((c) => c.end()));
       const bare = bareDone / SECONDS;
-      const ceiling = await bareHttpRate(
-        db,
-        events.map((e) => [e]),
-        CLIENTS,
-        SECONDS,
-      );
+      const singles = events.map((e) => [e]);
+      const ceiling = await bareHttpRate(db, singles, CLIENTS, SECONDS);
+      const yogaCeiling = await bareHttpRate(db, singles, CLIENTS, SECONDS, true);
       const ratio = rate / bare;
       return [
         {
@@ -88,6 +85,19 @@ export const singleIngest: Scenario = {
           target: 'none: what this machine leaves an HTTP service',
           met: null,
           notes: `ack STORED reached ${(rate / ceiling).toFixed(2)}× this ceiling`,
+        },
+        {
+          scenario: 'single-event ingest',
+          figure:
+            'ceiling of the stack: graphql-yoga + graphql-js + the same INSERT, nothing of ours (bench/bare-yoga.ts), 1 event per request, 16 clients',
+          value: yogaCeiling,
+          unit: 'events/s',
+          baselineLabel: 'bare single-row INSERT, 16 connections',
+          baseline: bare,
+          ratio: yogaCeiling / bare,
+          target: 'none: what Yoga and graphql-js leave on this machine',
+          met: null,
+          notes: `ack STORED reached ${(rate / yogaCeiling).toFixed(2)}× this ceiling`,
         },
       ];
     } finally {
