@@ -139,9 +139,8 @@ export type Config = Readonly<{
     allowPrivate: boolean;
     /** One attempt's time limit (connect, send, answer). */
     timeoutMs: number;
-    /** Backoff before the first retry; doubled each attempt, up to backoffMaxMs. */
-    backoffBaseMs: number;
-    backoffMaxMs: number;
+    /** Backoff before the first retry, in whole seconds (pg-boss's unit); then doubled each attempt, with jitter. */
+    backoffBaseSeconds: number;
     /** A delivery is retried for this long after it was queued (or replayed), then kept as FAILED. */
     retryWindowMs: number;
     /** Failed attempts in a row after which an endpoint is disabled, with the reason stored. */
@@ -236,6 +235,12 @@ export function loadConfig(env: Env = process.env): Config {
   if (format !== 'json' && format !== 'pretty') {
     problems.push(`LOG_FORMAT must be json or pretty, got "${format}"`);
   }
+  // Retries moved to pg-boss, which counts whole seconds and has no ceiling on its backoff.
+  for (const gone of ['WEBHOOK_BACKOFF_BASE_MS', 'WEBHOOK_BACKOFF_MAX_MS']) {
+    if (env[gone] !== undefined) {
+      problems.push(`${gone} is no longer read: set WEBHOOK_BACKOFF_BASE_SECONDS (the first retry's delay) instead`);
+    }
+  }
 
   const config: Config = {
     http: {
@@ -319,8 +324,7 @@ export function loadConfig(env: Env = process.env): Config {
     webhooks: {
       allowPrivate: read.bool('WEBHOOKS_ALLOW_PRIVATE', false),
       timeoutMs: read.int('WEBHOOK_TIMEOUT_MS', 10_000, { min: 100, max: 120_000 }),
-      backoffBaseMs: read.int('WEBHOOK_BACKOFF_BASE_MS', 5000, { min: 10, max: 3_600_000 }),
-      backoffMaxMs: read.int('WEBHOOK_BACKOFF_MAX_MS', 3_600_000, { min: 10, max: 86_400_000 }),
+      backoffBaseSeconds: read.int('WEBHOOK_BACKOFF_BASE_SECONDS', 5, { min: 1, max: 3600 }),
       retryWindowMs: read.int('WEBHOOK_RETRY_WINDOW_MS', 86_400_000, { min: 0, max: 30 * 86_400_000 }),
       disableAfterFailures: read.int('WEBHOOK_DISABLE_AFTER_FAILURES', 50, { min: 1, max: 100_000 }),
       concurrency: read.int('WEBHOOK_CONCURRENCY', 8, { min: 1, max: 100 }),

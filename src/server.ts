@@ -241,7 +241,7 @@ export function createServer(config: Config, deps: ServerDeps = {}): Shopstream 
       Object.assign(server, { url: `http://${host}:${port}/graphql`, wsUrl: `ws://${host}:${port}/graphql` });
       parts = running;
       await core.startProcessing({ buildLists: !handedOff.has('recommendations') });
-      core.startWebhooks();
+      await core.startWebhooks();
       await background?.start();
       log.info(
         { url: server.url, database: db.embedded ? `embedded (${config.db.dataDir})` : 'DATABASE_URL' },

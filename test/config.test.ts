@@ -29,6 +29,14 @@ describe('loadConfig', () => {
     expect(problems.join('\n')).toMatch(/DATABASE_URL must be a URL starting with postgres/);
   });
 
+  it('refuses the webhook backoff settings in milliseconds that pg-boss replaced, naming the new one', () => {
+    expect(() => loadConfig({ WEBHOOK_BACKOFF_BASE_MS: '5000' })).toThrow(
+      /WEBHOOK_BACKOFF_BASE_MS is no longer read: set WEBHOOK_BACKOFF_BASE_SECONDS/,
+    );
+    expect(() => loadConfig({ WEBHOOK_BACKOFF_MAX_MS: '3600000' })).toThrow(/WEBHOOK_BACKOFF_MAX_MS is no longer read/);
+    expect(loadConfig({ WEBHOOK_BACKOFF_BASE_SECONDS: '2' }).webhooks.backoffBaseSeconds).toBe(2);
+  });
+
   it('never echoes a database URL, which may hold a password', () => {
     expect(() => loadConfig({ DATABASE_URL: 'http://user:secret@host/db' })).toThrow(
       expect.objectContaining({ message: expect.not.stringContaining('secret') }),

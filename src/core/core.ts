@@ -332,7 +332,7 @@ export function createCore({
     pruneWebhookDeliveries: () => webhookWorker.prune(),
 
     /** Send queued webhook deliveries from this process (the server starts it; every server may). */
-    startWebhooks: () => {
+    startWebhooks: async () => {
       // Woken when a batch wrote warnings (here, in the background worker or, with Redis, elsewhere).
       const unsubscribes = [
         fanout.subscribe('inventory:warning', () => webhookWorker.wake()),
@@ -341,7 +341,7 @@ export function createCore({
       stopWebhookWakeups = () => {
         for (const unsubscribe of unsubscribes) unsubscribe();
       };
-      webhookWorker.start();
+      await webhookWorker.start();
     },
 
     /** Follow the logs and keep stored lists up to date in the background (the server starts it).

@@ -83,8 +83,7 @@ describe('webhooks', () => {
       env: {
         WEBHOOKS_ALLOW_PRIVATE: 'true',
         WEBHOOK_TIMEOUT_MS: '1000',
-        WEBHOOK_BACKOFF_BASE_MS: '50',
-        WEBHOOK_BACKOFF_MAX_MS: '200',
+        WEBHOOK_BACKOFF_BASE_SECONDS: '1',
         WEBHOOK_POLL_INTERVAL_MS: '50',
         WEBHOOK_DISABLE_AFTER_FAILURES: '3',
       },
@@ -294,9 +293,9 @@ describe('webhooks that fail for a whole retry window', () => {
     const server = await startTestServer({
       env: {
         WEBHOOKS_ALLOW_PRIVATE: 'true',
-        WEBHOOK_BACKOFF_BASE_MS: '50',
-        WEBHOOK_BACKOFF_MAX_MS: '100',
-        WEBHOOK_RETRY_WINDOW_MS: '300',
+        // pg-boss retries after 1-2 s, then 2-4 s: the second attempt is within the window, a third would not be.
+        WEBHOOK_BACKOFF_BASE_SECONDS: '1',
+        WEBHOOK_RETRY_WINDOW_MS: '2500',
         WEBHOOK_POLL_INTERVAL_MS: '50',
       },
     });

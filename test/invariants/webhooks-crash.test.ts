@@ -46,6 +46,7 @@ describe('webhook deliveries across processes', () => {
       WEBHOOKS_ALLOW_PRIVATE: 'true',
       WEBHOOK_TIMEOUT_MS: '2000',
       WEBHOOK_POLL_INTERVAL_MS: '100',
+      WEBHOOK_BACKOFF_BASE_SECONDS: '1',
     };
     // The first request is left hanging: the server is mid-delivery when it is killed.
     const hooks = await receiver((_request, count) => (count === 1 ? 'hang' : 200));

@@ -2,8 +2,10 @@
 // delivery log; replay a delivery. Plain SQL over the pool; the GraphQL layer is src/schema/webhooks.ts.
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
+import { withTransaction } from '../../db/transaction.js';
 import { CoreError, InvalidInput } from '../errors.js';
 import { checkDestination } from './destination.js';
+import { addDeliveryJobs } from './jobs.js';
 import { WEBHOOK_KINDS, type WebhookKind } from './queue.js';
 
 export type WebhookEndpoint = {
@@ -69,22 +71,37 @@ export function createWebhookAdmin({ pool, allowPrivate, onQueued }: WebhookAdmi
       return rows.map(toEndpoint);
     },
 
-    /** Disables (with the admin's reason) or enables an endpoint; enabling forgets past failures. */
+    /**
+     * Disables (with the admin's reason) or enables an endpoint; enabling forgets past failures and
+     * queues a job for each of its pending deliveries that waited without one.
+     */
     async setEnabled(id: string, enabled: boolean, reason?: string | null): Promise<WebhookEndpoint> {
       checkUuid(id, 'webhook endpoint');
-      const { rows } = await pool.query(
-        `UPDATE webhook_endpoints
-            SET enabled = $2,
-                disabled_reason = CASE WHEN $2 THEN NULL ELSE $3 END,
-                disabled_at = CASE WHEN $2 THEN NULL ELSE now() END,
-                consecutive_failures = CASE WHEN $2 THEN 0 ELSE consecutive_failures END
-          WHERE id = $1::uuid
-        RETURNING ${ENDPOINT_COLUMNS}`,
-        [id, enabled, reason ?? 'disabled by an admin'],
-      );
-      if (rows.length === 0) throw new WebhookNotFound('webhook endpoint', id);
+      const endpoint = await withTransaction(pool, async (tx) => {
+        const { rows } = await tx.query(
+          `UPDATE webhook_endpoints
+              SET enabled = $2,
+                  disabled_reason = CASE WHEN $2 THEN NULL ELSE $3 END,
+                  disabled_at = CASE WHEN $2 THEN NULL ELSE now() END,
+                  consecutive_failures = CASE WHEN $2 THEN 0 ELSE consecutive_failures END
+            WHERE id = $1::uuid
+          RETURNING ${ENDPOINT_COLUMNS}`,
+          [id, enabled, reason ?? 'disabled by an admin'],
+        );
+        if (rows.length === 0) throw new WebhookNotFound('webhook endpoint', id);
+        if (enabled) {
+          const { rows: waiting } = await tx.query<{ id: string; jobId: string }>(
+            `UPDATE webhook_deliveries SET job_id = gen_random_uuid(), next_attempt_at = now()
+              WHERE endpoint_id = $1::uuid AND status = 'PENDING' AND job_id IS NULL
+            RETURNING id::text, job_id::text AS "jobId"`,
+            [id],
+          );
+          await addDeliveryJobs(tx, waiting);
+        }
+        return toEndpoint(rows[0]);
+      });
       if (enabled) onQueued?.();
-      return toEndpoint(rows[0]);
+      return endpoint;
     },
 
     /** Deletes an endpoint and its delivery log; pending deliveries are dropped. */
@@ -128,13 +145,19 @@ export function createWebhookAdmin({ pool, allowPrivate, onQueued }: WebhookAdmi
     async replay(id: string): Promise<WebhookDelivery> {
       if (!/^\d{1,19}$/.test(id))
         throw new InvalidInput(`id must be the id of a webhook delivery, got "${id.slice(0, 40)}"`);
-      const { rows } = await pool.query(
-        `UPDATE webhook_deliveries
-            SET status = 'PENDING', next_attempt_at = now(), give_up_at = NULL, delivered_at = NULL
-          WHERE id = $1::bigint AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE enabled)
-        RETURNING ${DELIVERY_COLUMNS}`,
-        [id],
-      );
+      // A new job: one still queued for it (a pending delivery) finds the delivery no longer its own.
+      const rows = await withTransaction(pool, async (tx) => {
+        const { rows } = await tx.query(
+          `UPDATE webhook_deliveries
+              SET status = 'PENDING', next_attempt_at = now(), give_up_at = NULL, delivered_at = NULL,
+                  job_id = gen_random_uuid()
+            WHERE id = $1::bigint AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE enabled)
+          RETURNING ${DELIVERY_COLUMNS}, job_id::text AS "jobId"`,
+          [id],
+        );
+        await addDeliveryJobs(tx, rows);
+        return rows;
+      });
       if (rows.length === 0) {
         const { rows: found } = await pool.query(
           'SELECT e.id::text AS endpoint_id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.id = $1::bigint',

@@ -1,26 +1,33 @@
-// The delivery worker: runs in every server process; several may share one database. It claims
-// due deliveries with FOR UPDATE SKIP LOCKED and, in the same statement, moves their
-// next_attempt_at past the attempt's timeout: that is the lease. No transaction or connection is
-// held while a request is in flight. A process killed mid-delivery (kill -9) leaves the row due
-// again once the lease runs out, and whichever process looks next sends it again, with the same
-// webhook-id, so the receiver can tell it is the same message.
+// The delivery worker: runs in every server process; several may share one database. pg-boss
+// (jobs.ts) owns the scheduling: it hands out due jobs with FOR UPDATE SKIP LOCKED, retries a
+// failed one after an exponential backoff, and expires the job of an attempt whose process died
+// (kill -9), which makes it due again for whichever process looks next; that one sends it again
+// with the same webhook-id, so the receiver can tell it is the same message. No transaction or
+// connection is held while a request is in flight. This module runs the attempts and keeps the
+// delivery log (webhook_deliveries): each outcome is written in one transaction with the job's
+// completion or failure, so the log and the job never disagree.
 //
 // Outcome of an attempt: a 2xx delivers it and clears the endpoint's run of failures; anything
-// else (another status, a timeout, a refused address, a network error) schedules the next attempt
-// after an exponential backoff, or keeps the delivery as FAILED once its retry window has passed,
-// and counts one more failure in a row for the endpoint, which is disabled (with the reason) at
-// WEBHOOK_DISABLE_AFTER_FAILURES.
+// else (another status, a timeout, a refused address, a network error) fails the job, which
+// pg-boss schedules again after its backoff, unless that retry would come after the retry window
+// (WEBHOOK_RETRY_WINDOW_MS from the first attempt): then the delivery is kept as FAILED. Every
+// failure counts one more in a row for the endpoint, which is disabled (with the reason) at
+// WEBHOOK_DISABLE_AFTER_FAILURES; its pending deliveries then wait, without a job, until an admin
+// enables it again (admin.ts queues them anew).
 //
 // Retention: DELIVERED rows older than WEBHOOK_DELIVERY_RETENTION_HOURS are deleted, at most
 // PRUNE_BATCH rows per statement and PRUNE_BATCHES statements per round, one round a minute at
 // most (whichever process gets there; SKIP LOCKED keeps two from waiting on each other). FAILED
-// and PENDING rows are never pruned.
+// and PENDING rows are never pruned. pg-boss archives its own finished jobs.
 import { AsyncResource } from 'node:async_hooks';
 import type pg from 'pg';
+import PgBoss from 'pg-boss';
 import { Webhook } from 'standardwebhooks';
 import type { Config } from '../../config.js';
+import { withTransaction } from '../../db/transaction.js';
 import type { Logger } from '../../log.js';
 import type { Resolve } from './destination.js';
+import { DELIVERY_QUEUE, type DeliveryJob, JOB_SCHEMA, jobDb } from './jobs.js';
 import { sendWebhook } from './send.js';
 
 /** How an attempt ended, for metrics: delivered (2xx), retry (failed, tried again later),
@@ -44,6 +51,7 @@ const PRUNE_EVERY_MS = 60_000;
 
 type Claimed = {
   id: string;
+  jobId: string;
   webhook_id: string;
   body: string;
   attempts: number;
@@ -58,12 +66,44 @@ type Outcome =
   /** Cut short by stop(): not the receiver's fault, and due again at once for any process. */
   | { ok: 'abandoned' };
 
-/** Beyond the attempt's own timeout, how long a claim stays ours (checks, the outcome's write). */
+/** Beyond the attempt's own timeout, how long its job stays ours (checks, the outcome's write). */
 const LEASE_MARGIN_MS = 2000;
 /** Kept of a receiver's answer, for the delivery log. */
 const ERROR_TEXT_LIMIT = 500;
+/** A ceiling that is never reached: the retry window ends a delivery's retries. */
+const RETRY_LIMIT = 1000;
+/** pg-boss keeps its finished jobs this long before archiving them, and archived ones a day. */
+const ARCHIVE_COMPLETED_AFTER_SECONDS = 3600;
+
+/** The queue options the configuration gives (pg-boss counts in whole seconds). */
+export function deliveryQueueOptions(settings: Config['webhooks']) {
+  return {
+    retryLimit: RETRY_LIMIT,
+    retryDelay: settings.backoffBaseSeconds,
+    retryBackoff: true,
+    expireInSeconds: Math.ceil((settings.timeoutMs + LEASE_MARGIN_MS) / 1000),
+    // A job not yet sent outlives the retry window (pg-boss drops older ones): a day beyond it.
+    retentionMinutes: Math.ceil(settings.retryWindowMs / 60_000) + 24 * 60,
+  };
+}
 
 export function createWebhookWorker({ pool, settings, log, onOutcome, resolve }: WebhookWorkerOptions) {
+  const queueOptions = deliveryQueueOptions(settings);
+  const boss = new PgBoss({
+    db: jobDb(pool),
+    schema: JOB_SCHEMA,
+    // Our migrations create the schema; a newer pg-boss migrates it under its advisory lock.
+    migrate: true,
+    // Expiry of jobs whose process died, and archiving: one process at a time does it, this often.
+    supervise: true,
+    maintenanceIntervalSeconds: queueOptions.expireInSeconds,
+    archiveCompletedAfterSeconds: ARCHIVE_COMPLETED_AFTER_SECONDS,
+    deleteAfterDays: 1,
+    schedule: false,
+  });
+  boss.on('error', (error: unknown) => log.error({ err: error }, 'webhook job queue (pg-boss) maintenance failed'));
+  const jobs = (db: Parameters<typeof jobDb>[0]) => ({ db: jobDb(db) });
+
   let claiming: Promise<void> | null = null;
   let pruning: Promise<unknown> | null = null;
   let prunedAt = 0;
@@ -75,7 +115,7 @@ export function createWebhookWorker({ pool, settings, log, onOutcome, resolve }:
    * so one slow receiver holds one slot, not a whole round. */
   const active = new Set<Promise<void>>();
 
-  // Claims run in the context the worker was created in, not in that of whoever woke it (a
+  // Fetches run in the context the worker was created in, not in that of whoever woke it (a
   // request's id would otherwise end up on the delivery's log lines).
   const run = AsyncResource.bind(() =>
     fill().finally(() => {
@@ -91,25 +131,22 @@ export function createWebhookWorker({ pool, settings, log, onOutcome, resolve }:
     claiming = run();
   };
 
-  /** Claims due deliveries for the free slots and starts sending them. */
+  /** Takes due jobs for the free slots and starts sending their deliveries. */
   async function fill(): Promise<void> {
     do {
       again = false;
       const free = settings.concurrency - active.size;
       if (free <= 0) return; // a delivery that ends wakes us
-      let claimed: Claimed[];
-      try {
-        claimed = await claim(free);
-      } catch (error) {
-        // The database is away: the poll tries again.
-        log.error({ err: error }, 'claiming webhook deliveries failed; retrying at the next poll');
-        return;
-      }
-      for (const delivery of claimed) {
-        const sending: Promise<void> = deliver(delivery)
+      // pg-boss's fetch answers [] when the database is away: the poll tries again.
+      const due = await boss.fetch<DeliveryJob>(DELIVERY_QUEUE, { batchSize: free });
+      for (const job of due) {
+        const sending: Promise<void> = handle(job)
           .catch((error: unknown) => {
-            // Its outcome could not be stored: the lease runs out and it is sent again, same id.
-            log.error({ err: error, delivery: delivery.id }, 'storing a webhook delivery outcome failed');
+            // Its outcome could not be stored: the job expires and it is sent again, same id.
+            log.error(
+              { err: error, job: job.id, delivery: job.data.deliveryId },
+              'storing a webhook delivery outcome failed',
+            );
           })
           .finally(() => {
             active.delete(sending);
@@ -117,54 +154,81 @@ export function createWebhookWorker({ pool, settings, log, onOutcome, resolve }:
           });
         active.add(sending);
       }
-      // A full claim: there may be more due now.
-      if (claimed.length === free) again = true;
+      // A full batch: there may be more due now.
+      if (due.length === free) again = true;
     } while (again && !stopped);
   }
 
-  async function claim(limit: number): Promise<Claimed[]> {
+  /** One job: an attempt at its delivery, unless the delivery has nothing to send. */
+  async function handle(job: PgBoss.Job<DeliveryJob>): Promise<void> {
+    const delivery = await claim(job);
+    if (!delivery) {
+      // Delivered, replayed (a newer job has it), deleted, or parked for its disabled endpoint.
+      await boss.complete(DELIVERY_QUEUE, job.id, {}, jobs(pool));
+      return;
+    }
+    await deliver(delivery);
+  }
+
+  /**
+   * Counts the attempt in the log, if the delivery is still pending with this job and its
+   * endpoint enabled; a delivery of a disabled endpoint is parked instead (no job: enabling the
+   * endpoint queues it). Locking the endpoint row orders this with an admin enabling it.
+   */
+  async function claim(job: PgBoss.Job<DeliveryJob>): Promise<Claimed | undefined> {
     const { rows } = await pool.query<Claimed>(
-      `WITH due AS (
-         SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
-          WHERE d.status = 'PENDING' AND d.next_attempt_at <= now() AND e.enabled
-          ORDER BY d.next_attempt_at, d.id
-          LIMIT $1
-          FOR UPDATE OF d SKIP LOCKED)
+      `WITH target AS (
+         SELECT d.id, e.enabled FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+          WHERE d.id = $1::bigint AND d.job_id = $2::uuid AND d.status = 'PENDING'
+          FOR UPDATE OF d FOR SHARE OF e),
+       parked AS (
+         UPDATE webhook_deliveries d SET job_id = NULL, next_attempt_at = NULL
+           FROM target t WHERE d.id = t.id AND NOT t.enabled)
        UPDATE webhook_deliveries d
           SET attempts = d.attempts + 1,
-              next_attempt_at = now() + $2 * interval '1 millisecond',
+              next_attempt_at = now() + $3 * interval '1 second',
               last_attempt_at = now(),
-              give_up_at = COALESCE(d.give_up_at, now() + $3 * interval '1 millisecond')
-         FROM due, webhook_endpoints e
-        WHERE d.id = due.id AND e.id = d.endpoint_id
-      RETURNING d.id::text, d.webhook_id, d.payload::text AS body, d.attempts, e.id::text AS endpoint_id, e.url, e.secret`,
-      [limit, settings.timeoutMs + LEASE_MARGIN_MS, settings.retryWindowMs],
+              give_up_at = COALESCE(d.give_up_at, now() + $4 * interval '1 millisecond')
+         FROM target t, webhook_endpoints e
+        WHERE d.id = t.id AND t.enabled AND e.id = d.endpoint_id
+      RETURNING d.id::text, d.job_id::text AS "jobId", d.webhook_id, d.payload::text AS body, d.attempts,
+                e.id::text AS endpoint_id, e.url, e.secret`,
+      [job.data.deliveryId, job.id, queueOptions.expireInSeconds, settings.retryWindowMs],
     );
-    return rows;
+    return rows[0];
   }
 
   async function deliver(delivery: Claimed): Promise<void> {
     const outcome = await attempt(delivery);
     if (outcome.ok === 'abandoned') {
       onOutcome?.('abandoned');
-      await pool.query(
-        `UPDATE webhook_deliveries SET next_attempt_at = now(), attempts = attempts - 1
-          WHERE id = $1::bigint AND attempts = $2 AND status = 'PENDING'`,
-        [delivery.id, delivery.attempts],
-      );
+      // Not counted, and due at once: cancelled and resumed, the job is new again for pg-boss.
+      await withTransaction(pool, async (tx) => {
+        const { rowCount } = await tx.query(
+          `UPDATE webhook_deliveries SET next_attempt_at = now(), attempts = attempts - 1
+            WHERE id = $1::bigint AND job_id = $2::uuid AND status = 'PENDING'`,
+          [delivery.id, delivery.jobId],
+        );
+        if (rowCount === 0) return;
+        await boss.cancel(DELIVERY_QUEUE, delivery.jobId, jobs(tx));
+        await boss.resume(DELIVERY_QUEUE, delivery.jobId, jobs(tx));
+      });
       return;
     }
     if (outcome.ok) {
-      await pool.query(
-        `WITH d AS (
-           UPDATE webhook_deliveries
-              SET status = 'DELIVERED', delivered_at = now(), next_attempt_at = NULL,
-                  last_status_code = $3, last_error = NULL
-            WHERE id = $1::bigint AND attempts = $2
-           RETURNING endpoint_id)
-         UPDATE webhook_endpoints SET consecutive_failures = 0 WHERE id IN (SELECT endpoint_id FROM d)`,
-        [delivery.id, delivery.attempts, outcome.status],
-      );
+      await withTransaction(pool, async (tx) => {
+        await tx.query(
+          `WITH d AS (
+             UPDATE webhook_deliveries
+                SET status = 'DELIVERED', delivered_at = now(), next_attempt_at = NULL, job_id = NULL,
+                    last_status_code = $3, last_error = NULL
+              WHERE id = $1::bigint AND job_id = $2::uuid
+             RETURNING endpoint_id)
+           UPDATE webhook_endpoints SET consecutive_failures = 0 WHERE id IN (SELECT endpoint_id FROM d)`,
+          [delivery.id, delivery.jobId, outcome.status],
+        );
+        await boss.complete(DELIVERY_QUEUE, delivery.jobId, {}, jobs(tx));
+      });
       onOutcome?.('delivered');
       log.debug(
         { delivery: delivery.id, webhookId: delivery.webhook_id, attempts: delivery.attempts },
@@ -172,32 +236,41 @@ export function createWebhookWorker({ pool, settings, log, onOutcome, resolve }:
       );
       return;
     }
-    const backoffMs = Math.min(
-      settings.backoffMaxMs,
-      settings.backoffBaseMs * 2 ** Math.min(delivery.attempts - 1, 30),
-    );
     const reason = `${settings.disableAfterFailures} delivery attempts failed in a row; the last: ${outcome.error}`;
-    const { rows } = await pool.query<{ status: string; disabled: boolean }>(
-      `WITH d AS (
-         UPDATE webhook_deliveries
-            SET status = CASE WHEN now() + $4 * interval '1 millisecond' > give_up_at THEN 'FAILED' ELSE 'PENDING' END,
-                next_attempt_at = CASE WHEN now() + $4 * interval '1 millisecond' > give_up_at THEN NULL
-                                       ELSE now() + $4 * interval '1 millisecond' END,
-                last_status_code = $3, last_error = $5
-          WHERE id = $1::bigint AND attempts = $2 AND status = 'PENDING'
-         RETURNING endpoint_id, status),
-       e AS (
-         UPDATE webhook_endpoints
+    const row = await withTransaction(pool, async (tx) => {
+      // pg-boss schedules the retry (its backoff); the log says when, or FAILED if that is too late.
+      await boss.fail(DELIVERY_QUEUE, delivery.jobId, { error: outcome.error }, jobs(tx));
+      const job = await boss.getJobById(DELIVERY_QUEUE, delivery.jobId, { ...jobs(tx), includeArchive: false });
+      const retryAt = job?.state === 'retry' ? job.startAfter : null;
+      // The endpoint first: its row stays locked to the end, so an admin enabling it meanwhile
+      // waits, then finds the delivery parked below and queues it again.
+      const { rows: endpoint } = await tx.query<{ enabled: boolean; disabled: boolean }>(
+        `UPDATE webhook_endpoints
             SET consecutive_failures = consecutive_failures + 1,
-                enabled = enabled AND consecutive_failures + 1 < $6,
-                disabled_reason = CASE WHEN enabled AND consecutive_failures + 1 >= $6 THEN $7 ELSE disabled_reason END,
-                disabled_at = CASE WHEN enabled AND consecutive_failures + 1 >= $6 THEN now() ELSE disabled_at END
-          WHERE id IN (SELECT endpoint_id FROM d)
-         RETURNING (consecutive_failures = $6) AS disabled)
-       SELECT d.status, COALESCE((SELECT disabled FROM e), false) AS disabled FROM d`,
-      [delivery.id, delivery.attempts, outcome.status, backoffMs, outcome.error, settings.disableAfterFailures, reason],
-    );
-    const row = rows[0];
+                enabled = enabled AND consecutive_failures + 1 < $3,
+                disabled_reason = CASE WHEN enabled AND consecutive_failures + 1 >= $3 THEN $4 ELSE disabled_reason END,
+                disabled_at = CASE WHEN enabled AND consecutive_failures + 1 >= $3 THEN now() ELSE disabled_at END
+          WHERE id = $5::uuid
+            AND EXISTS (SELECT FROM webhook_deliveries WHERE id = $1::bigint AND job_id = $2::uuid AND status = 'PENDING')
+        RETURNING enabled, (consecutive_failures = $3) AS disabled`,
+        [delivery.id, delivery.jobId, settings.disableAfterFailures, reason, delivery.endpoint_id],
+      );
+      if (!endpoint[0]) return undefined; // replayed or deleted meanwhile: not ours to write
+      const { rows } = await tx.query<{ status: string; released: boolean }>(
+        `UPDATE webhook_deliveries
+            SET status = CASE WHEN $3::timestamptz IS NULL OR $3::timestamptz > give_up_at THEN 'FAILED' ELSE 'PENDING' END,
+                -- Retried when pg-boss said; without a job when given up, or while the endpoint is disabled.
+                next_attempt_at = CASE WHEN $3::timestamptz > give_up_at OR NOT $4 THEN NULL ELSE $3::timestamptz END,
+                job_id = CASE WHEN $3::timestamptz IS NULL OR $3::timestamptz > give_up_at OR NOT $4 THEN NULL ELSE job_id END,
+                last_status_code = $5, last_error = $6
+          WHERE id = $1::bigint AND job_id = $2::uuid
+        RETURNING status, job_id IS NULL AS released`,
+        [delivery.id, delivery.jobId, retryAt, endpoint[0].enabled, outcome.status, outcome.error],
+      );
+      // Given up, or parked: pg-boss must not send it again.
+      if (retryAt && rows[0]?.released) await boss.cancel(DELIVERY_QUEUE, delivery.jobId, jobs(tx));
+      return { status: rows[0]?.status, disabled: endpoint[0].disabled };
+    });
     onOutcome?.(row?.status === 'FAILED' ? 'failed' : 'retry');
     log.warn(
       {
@@ -293,7 +366,10 @@ export function createWebhookWorker({ pool, settings, log, onOutcome, resolve }:
     wake,
     /** Deletes delivered rows older than the retention now (the poll does it once a minute). */
     prune,
-    start(): void {
+    /** Starts pg-boss's maintenance, applies the configured queue options, and starts polling. */
+    async start(): Promise<void> {
+      await boss.start();
+      await boss.updateQueue(DELIVERY_QUEUE, { name: DELIVERY_QUEUE, policy: 'standard', ...queueOptions });
       stopped = false;
       timer = setInterval(() => {
         wake();
@@ -302,7 +378,7 @@ export function createWebhookWorker({ pool, settings, log, onOutcome, resolve }:
       timer.unref();
       wake();
     },
-    /** Stops claiming; requests in flight are abandoned and left due at once for whoever looks next. */
+    /** Stops fetching; requests in flight are abandoned and left due at once for whoever looks next. */
     async stop(): Promise<void> {
       stopped = true;
       if (timer) clearInterval(timer);
@@ -310,6 +386,8 @@ export function createWebhookWorker({ pool, settings, log, onOutcome, resolve }:
       await pruning;
       for (const controller of inFlight) controller.abort(new Error('stopping'));
       await Promise.all([...active]);
+      // Its maintenance timer only: nothing of ours is in its hands any more, and the pool is ours.
+      await boss.stop({ graceful: false, close: false });
     },
   };
 }
