@@ -10,7 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import { CloseCode, handleProtocols, makeServer, type ServerOptions } from 'graphql-ws';
 import type { WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../log.js';
-import { corkUntilNextTurn, SEND_HIGH_WATER_BYTES } from './push-hub.js';
+import { coalesceFrames, SEND_HIGH_WATER_BYTES } from './push-hub.js';
 
 export type Extra = { socket: WebSocket; request: IncomingMessage };
 
@@ -50,7 +50,7 @@ export function serveGraphQLWs(
         protocol: socket.protocol,
         send(data) {
           if (socket.readyState !== socket.OPEN) return;
-          corkUntilNextTurn(socket);
+          coalesceFrames(socket);
           if (socket.bufferedAmount < SEND_HIGH_WATER_BYTES) {
             socket.send(data);
             return;

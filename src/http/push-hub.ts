@@ -160,7 +160,7 @@ class PushedSubscription implements FeedSink<object>, AsyncIterableIterator<Exec
   private write(frame: Buffer): boolean {
     const socket = this.socket;
     if (socket.readyState !== socket.OPEN) return false;
-    corkUntilNextTurn(socket);
+    coalesceFrames(socket);
     if (socket.bufferedAmount < SEND_HIGH_WATER_BYTES) {
       socket.send(frame, TEXT);
       return true;
@@ -209,16 +209,28 @@ const TEXT = { binary: false } as const;
 /** Past this many bytes corked on a socket, they leave at once (a long page of one stream). */
 export const FLUSH_BYTES = 64 * 1024;
 
-/** Sockets corked this turn, uncorked together by one callback. */
+/** Sockets corked this turn, uncorked together at its end. */
 let corked: Socket[] = [];
+
+/** Sockets that have sent a frame this turn: their next frames of the turn are corked. */
+let sentThisTurn = new WeakSet<Socket>();
+let turnEndScheduled = false;
 
 /** The sockets of the deferred writes whose offer is running (see deferWrites), if any. */
 let deferring: Socket[] | null = null;
 
-function uncorkAll(): void {
+function endTurn(): void {
+  turnEndScheduled = false;
+  sentThisTurn = new WeakSet();
   const sockets = corked;
   corked = [];
   for (const raw of sockets) raw.uncork();
+}
+
+function scheduleTurnEnd(): void {
+  if (turnEndScheduled) return;
+  turnEndScheduled = true;
+  setImmediate(endTurn);
 }
 
 /**
@@ -246,11 +258,13 @@ export function deferWrites(): DeferredWrites {
 }
 
 /**
- * The frames a socket gets in one turn of the event loop leave in one write: `ws` has no public
- * cork, so this reaches its net.Socket (`_socket`, stable across ws 7–8). Without it, each frame
- * of a burst is its own system call. One callback per turn uncorks every socket.
+ * Call before each frame sent on `socket`. A socket's first frame of a turn of the event loop
+ * leaves at once: an item fanned out to a thousand sockets reaches the first while the others are
+ * still being written, not after the whole loop. Its further frames of the turn (a page of items)
+ * wait corked and leave together in one system call when the turn ends, or at FLUSH_BYTES.
+ * `ws` has no public cork, so this reaches its net.Socket (`_socket`, stable across ws 7–8).
  */
-export function corkUntilNextTurn(socket: WebSocket): void {
+export function coalesceFrames(socket: WebSocket): void {
   const raw = (socket as unknown as { _socket?: Socket })._socket;
   if (!raw) return;
   if (raw.writableCorked > 0) {
@@ -260,8 +274,16 @@ export function corkUntilNextTurn(socket: WebSocket): void {
     raw.cork();
     return;
   }
+  if (deferring) {
+    raw.cork();
+    deferring.push(raw);
+    return;
+  }
+  scheduleTurnEnd();
+  if (!sentThisTurn.has(raw)) {
+    sentThisTurn.add(raw);
+    return;
+  }
   raw.cork();
-  if (deferring) return void deferring.push(raw);
-  if (corked.length === 0) setImmediate(uncorkAll);
   corked.push(raw);
 }

@@ -1,11 +1,11 @@
 // The push hub's socket writes (issue 14) on real loopback WebSockets: frames written while a
 // backlog is offered wait corked until the tailer flushes, so a subscriber's items of several
 // pages leave in one system call; a socket with FLUSH_BYTES waiting writes them at once; outside
-// a deferral, a turn's frames leave on the next turn.
+// a deferral, a socket's first frame of a turn leaves at once and the rest when the turn ends.
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { corkUntilNextTurn, deferWrites, FLUSH_BYTES } from '../../src/http/push-hub.js';
+import { coalesceFrames, deferWrites, FLUSH_BYTES } from '../../src/http/push-hub.js';
 import { until } from '../helpers/webhooks.js';
 
 let server: WebSocketServer;
@@ -30,7 +30,7 @@ afterAll(async () => {
 
 const raw = () => (serverSide as unknown as { _socket: Socket })._socket;
 const send = (text: string) => {
-  corkUntilNextTurn(serverSide);
+  coalesceFrames(serverSide);
   serverSide.send(text);
 };
 
@@ -66,13 +66,18 @@ describe('deferred writes', () => {
     await until(async () => received.length === count, `${count} frames`, 5000);
   });
 
-  it('outside a deferral, leave on the next turn', async () => {
+  it('outside a deferral, send a socket’s first frame of a turn at once and the rest together when the turn ends', async () => {
     received.length = 0;
+    await new Promise((resolve) => setImmediate(resolve)); // a fresh turn
     send('c');
+    expect(raw().writableCorked).toBe(0); // gone to the kernel already
+    send('d');
+    send('e');
     expect(raw().writableCorked).toBe(1);
+    expect(raw().writableLength).toBeGreaterThan(0);
     await new Promise((resolve) => setImmediate(resolve));
     expect(raw().writableCorked).toBe(0);
-    await until(async () => received.length === 1, 'the frame', 5000);
-    expect(received).toEqual(['c']);
+    await until(async () => received.length === 3, 'the frames', 5000);
+    expect(received).toEqual(['c', 'd', 'e']);
   });
 });
