@@ -1,6 +1,8 @@
-// End-to-end latency: from sending a one-event recordActivity mutation to its receipt by each of
-// 1,000 graphql-ws subscribers of the shared stream, at a steady rate; the baseline is the
-// mutation's own response time (send → acknowledged, i.e. committed) in the same run.
+// End-to-end latency at 1,000 graphql-ws subscribers of the shared stream and a steady rate of
+// one-event recordActivity mutations: commit → receipt by each subscriber, bounded from above by
+// the time from the server's stamp on the event (occurredAt, taken just before its commit) to the
+// receipt, and from the client's send to the receipt in the notes; the baseline is the mutation's
+// own response time (send → answered; the default ack, PROCESSED) in the same run.
 import {
   ACTIVITY_SUBSCRIPTION,
   gql,
@@ -31,13 +33,20 @@ export const latency: Scenario = {
     try {
       const sentAt = new Map<string, number>();
       const delays: number[] = [];
+      // The events carry no occurredAt, so the server stamps them with its clock just before their
+      // commit: receipt − stamp (the same machine's clock, to the millisecond) bounds commit →
+      // receipt from above, without the client's request and the HTTP round trip.
+      const sinceStamp: number[] = [];
       let warm = 0;
       for (const socket of sockets) {
         socket.subscribe(ACTIVITY_SUBSCRIPTION, {}, (data) => {
-          const id = (data.userActivity as { eventId: string }).eventId;
-          const at = sentAt.get(id);
+          const { eventId, occurredAt } = data.userActivity as { eventId: string; occurredAt: string };
+          const at = sentAt.get(eventId);
           if (at === undefined) warm++;
-          else delays.push(performance.now() - at);
+          else {
+            delays.push(performance.now() - at);
+            sinceStamp.push(Date.now() - Date.parse(occurredAt));
+          }
         });
       }
       await gql(server.url, RECORD_ACTIVITY, {
@@ -66,16 +75,19 @@ export const latency: Scenario = {
       await Promise.all(inFlight);
       await until(() => delays.length >= events.length * SUBSCRIBERS, 60_000, 'every delivery');
       delays.sort((a, b) => a - b);
+      sinceStamp.sort((a, b) => a - b);
       responses.sort((a, b) => a - b);
-      const p50 = percentile(delays, 50);
-      const p99 = percentile(delays, 99);
+      const p50 = percentile(sinceStamp, 50);
+      const p99 = percentile(sinceStamp, 99);
+      const sent50 = percentile(delays, 50);
+      const sent99 = percentile(delays, 99);
       const base50 = percentile(responses, 50);
       const base99 = percentile(responses, 99);
-      const notes = `${events.length} one-event mutations at ${RATE}/s, ${delays.length} deliveries`;
+      const notes = `${events.length} one-event mutations at ${RATE}/s, ${delays.length} deliveries; from the client's send: p50 ${sent50.toFixed(1)} ms, p99 ${sent99.toFixed(1)} ms`;
       return [
         {
           scenario: 'end-to-end latency p50',
-          figure: `send → receipt, ${SUBSCRIBERS} subscribers, ${RATE} events/s`,
+          figure: `commit → receipt (at most: from the server's stamp just before the commit), ${SUBSCRIBERS} subscribers, ${RATE} events/s`,
           value: p50,
           unit: 'ms',
           baselineLabel: 'mutation response p50',
@@ -87,7 +99,7 @@ export const latency: Scenario = {
         },
         {
           scenario: 'end-to-end latency p99',
-          figure: `send → receipt, ${SUBSCRIBERS} subscribers, ${RATE} events/s`,
+          figure: `commit → receipt (at most: from the server's stamp just before the commit), ${SUBSCRIBERS} subscribers, ${RATE} events/s`,
           value: p99,
           unit: 'ms',
           baselineLabel: 'mutation response p99',
