@@ -62,6 +62,12 @@ export type FeedPage<Item> = {
  */
 export const NO_LOG_WRITES = 'shopstream:derive';
 
+/**
+ * `leaveOut` is a condition on `a`, a row of pg_stat_get_activity(NULL): the function under the
+ * pg_stat_activity view, read directly because the view's joins (pg_database, pg_authid) tripled
+ * the time PostgreSQL spent planning every read of the feed (about 0.25 against 0.6 ms). Its
+ * database is `a.datid`; OUR_DATABASE is this database's oid.
+ */
 function horizon(leaveOut: string): string {
   return `(
   WITH s AS (SELECT pg_current_snapshot() AS snap)
@@ -69,12 +75,15 @@ function horizon(leaveOut: string): string {
     (SELECT min(xip::text::bigint)
        FROM s, pg_snapshot_xip(s.snap) AS xip
       WHERE NOT EXISTS (
-        SELECT 1 FROM pg_stat_activity a
+        SELECT 1 FROM pg_stat_get_activity(NULL) a
          WHERE a.backend_xid IS NOT NULL
            AND a.backend_xid::text::bigint = xip::text::bigint % 4294967296
            AND (${leaveOut}))),
     (SELECT pg_snapshot_xmax(s.snap)::text::bigint FROM s)))`;
 }
+
+/** This database's oid, for a.datid (a backend outside any database has none: NULL or 0). */
+const OUR_DATABASE = '(SELECT d.oid FROM pg_database d WHERE d.datname = current_database())';
 
 /**
  * Marks a transaction that writes neither a log nor a feed table (the recommendations and
@@ -112,7 +121,7 @@ export function feedHorizon(table: string): string {
   let sql = horizons.get(table);
   if (!sql) {
     sql = horizon(
-      `a.datname IS DISTINCT FROM current_database() OR a.application_name = '${NO_FEED_WRITES}'
+      `a.datid IS DISTINCT FROM ${OUR_DATABASE} OR a.application_name = '${NO_FEED_WRITES}'
          OR (starts_with(a.application_name, '${WRITES_ONLY}') AND a.application_name <> '${WRITES_ONLY}${table}')`,
     );
     horizons.set(table, sql);
@@ -122,7 +131,7 @@ export function feedHorizon(table: string): string {
 
 /** The horizon of a log table: no marked transaction can write it. */
 export const LOG_HORIZON = horizon(
-  `a.datname IS DISTINCT FROM current_database()
+  `a.datid IS DISTINCT FROM ${OUR_DATABASE}
      OR a.application_name IN ('${NO_LOG_WRITES}', '${NO_FEED_WRITES}')
      OR starts_with(a.application_name, '${WRITES_ONLY}')`,
 );
