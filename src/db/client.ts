@@ -2,11 +2,13 @@
 // processors and the feed; `readPool`, small and separate, serves the queries (history, sales,
 // summaries), so that a burst of slow reads can never take the connections ingest and the
 // processors need. Without DATABASE_URL both are the one connection to the embedded PostgreSQL
-// (PGlite): one code path, always the pg driver.
+// (PGlite): one code path, always the pg driver. `pool`'s frequent statements are prepared
+// (auto-prepare.ts); the queries' plans are left to PostgreSQL per execution.
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import { AutoPreparingClient } from './auto-prepare.js';
 import { startEmbedded } from './embedded.js';
 import { PrismaClient } from './generated/prisma/client.js';
 
@@ -24,6 +26,9 @@ export async function createDb(config: Pick<Config, 'db'>, log: Logger): Promise
   const { db } = config;
   const embedded = db.url === undefined ? await startEmbedded({ dataDir: db.dataDir, log }) : null;
   const pool = new pg.Pool({
+    // Frequent statements are prepared per connection (auto-prepare.ts). Not on PGlite: its one
+    // session outlives a reconnecting client, whose statement names would then exist already.
+    ...(embedded ? {} : { Client: AutoPreparingClient }),
     connectionString: embedded?.connectionString ?? db.url,
     // PGlite is a single session: two connections would interleave their transactions.
     max: embedded ? 1 : db.poolSize,
