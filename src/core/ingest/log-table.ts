@@ -45,6 +45,8 @@ export function defineLog<Event extends { eventId: string }, Stored extends Even
   const names = columns.map((column) => column.name);
   if (names[0] !== 'event_id') throw new Error(`the log ${name}: its first column must be event_id`);
   const selected = names.map((column) => `t.${column}`).join(', ');
+  // One round trip: seq values are taken in batch order and matched to the events by their place in
+  // the batch (ord), while the rows themselves go in in eventId order.
   const insertSql = `WITH taken AS (
        SELECT row_number() OVER (ORDER BY s) AS ord, s AS seq
          FROM (SELECT nextval(pg_get_serial_sequence('${table}', 'seq')) AS s
