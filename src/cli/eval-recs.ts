@@ -24,7 +24,7 @@ import { createDb } from '../db/client.js';
 import { applyMigrations } from '../db/migrate.js';
 import { createInProcessFanout } from '../feed/fanout.js';
 import { createFeed } from '../feed/follow.js';
-import { printHelpIfAsked } from './help.js';
+import { runCli } from './help.js';
 
 const SEED = 20261125;
 const CATEGORIES = 12;
@@ -182,7 +182,7 @@ async function scratchDatabase(): Promise<{ env: Record<string, string>; drop():
   };
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<number> {
   const started = Date.now();
   const { events, products } = buildShop();
   const { train, tests } = holdOut(events);
@@ -228,13 +228,14 @@ async function main(): Promise<void> {
     console.log(`hit-rate@${K}  recommendations:   ${rate(ours)}`);
     console.log(`hit-rate@${K}  popularity only:   ${rate(baseline)}`);
     console.log(`took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return 0;
   } finally {
     await db.close();
     await scratch.drop();
   }
 }
 
-printHelpIfAsked(`
+const HELP = `
 Usage: npm run eval:recs
 
 Measures recommendation quality on a seeded synthetic shop: every shopper's last purchase is
@@ -244,8 +245,5 @@ after) or, when it is unset, an embedded database in a temporary directory.
 
 Options:
   -h, --help   show this help
-`);
-main().catch((error: unknown) => {
-  console.error(`eval:recs failed: ${(error as Error).stack ?? String(error)}`);
-  process.exitCode = 1;
-});
+`;
+runCli({ name: 'eval:recs', help: HELP, main, stack: true });

@@ -15,7 +15,7 @@ import {
 import { loadConfig, loadDotEnv } from '../config.js';
 import { createDb } from '../db/client.js';
 import { applyMigrations } from '../db/migrate.js';
-import { printHelpIfAsked } from './help.js';
+import { runCli } from './help.js';
 
 const USAGE = `usage:
   npm run keys -- create --name <name> --role ${API_KEY_ROLES.join('|')}
@@ -39,7 +39,6 @@ Options:
 `;
 
 async function main(argv: string[]): Promise<number> {
-  printHelpIfAsked(HELP, argv);
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -94,12 +93,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    console.error(`keys failed: ${(error as Error).message ?? String(error)}`);
-    process.exitCode = 1;
-  },
-);
+runCli({ name: 'keys', help: HELP, main });

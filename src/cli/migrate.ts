@@ -4,9 +4,9 @@ import pg from 'pg';
 import { pino } from 'pino';
 import { startEmbedded } from '../db/embedded.js';
 import { applyMigrations } from '../db/migrate.js';
-import { printHelpIfAsked } from './help.js';
+import { runCli } from './help.js';
 
-printHelpIfAsked(`
+const HELP = `
 Usage: npm run db:migrate
 
 Applies pending migrations (prisma/migrations/) to DATABASE_URL, or, when it is unset, to the
@@ -19,12 +19,12 @@ Settings (environment):
 
 Options:
   -h, --help     show this help
-`);
+`;
 
 // JSON logs (waiting for a lock, each migration) go to stderr; stdout keeps the human summary.
 const log = pino({ level: process.env.LOG_LEVEL || 'warn' }, pino.destination(2));
 
-async function main(target: string, url: string | undefined, dataDir: string): Promise<void> {
+async function migrate(target: string, url: string | undefined, dataDir: string): Promise<number> {
   const embedded = url ? undefined : await startEmbedded({ dataDir, log });
   const pool = new pg.Pool({
     connectionString: url ?? embedded?.connectionString,
@@ -40,6 +40,7 @@ async function main(target: string, url: string | undefined, dataDir: string): P
     } else {
       console.log(`${target}: applied ${applied.length} migration(s): ${applied.join(', ')}`);
     }
+    return 0;
   } finally {
     await pool.end();
     await embedded?.stop();
@@ -59,7 +60,4 @@ function describeUrl(url: string): string {
 const url = process.env.DATABASE_URL || undefined;
 const dataDir = process.env.DATA_DIR || './data';
 const target = url ? describeUrl(url) : `the embedded database in ${dataDir}`;
-main(target, url, dataDir).catch((error: unknown) => {
-  console.error(`db:migrate failed on ${target}: ${(error as Error).message ?? String(error)}`);
-  process.exitCode = 1;
-});
+runCli({ name: 'db:migrate', target, help: HELP, main: () => migrate(target, url, dataDir) });

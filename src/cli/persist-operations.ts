@@ -6,9 +6,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkDocument, hashDocument } from '../http/persisted-operations.js';
 import { schema } from '../schema/index.js';
-import { printHelpIfAsked } from './help.js';
+import { runCli } from './help.js';
 
-printHelpIfAsked(`
+const HELP = `
 Usage: npm run operations:persist -- <folder> [--out <file>]
 
 Builds the persisted-operations allowlist (PERSISTED_OPERATIONS_FILE) from the .graphql files in
@@ -22,7 +22,7 @@ Prints "<sha256>  <file>" for each document.
 Options:
   --out <file>   write the JSON allowlist there (default: print it on stdout)
   -h, --help     show this help
-`);
+`;
 
 async function graphqlFiles(dir: string): Promise<string[]> {
   const entries = await fs.readdir(dir, { withFileTypes: true, recursive: true });
@@ -32,8 +32,12 @@ async function graphqlFiles(dir: string): Promise<string[]> {
     .sort();
 }
 
-async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({ options: { out: { type: 'string' } }, allowPositionals: true });
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { out: { type: 'string' } },
+    allowPositionals: true,
+  });
   const [folder, ...extra] = positionals;
   if (!folder || extra.length > 0) throw new Error('give one folder of .graphql files (see --help)');
   const files = await graphqlFiles(folder).catch((error: NodeJS.ErrnoException) => {
@@ -58,9 +62,7 @@ async function main(): Promise<void> {
     process.stderr.write(`${report.join('\n')}\n`);
     process.stdout.write(json);
   }
+  return 0;
 }
 
-main().catch((error: Error) => {
-  process.stderr.write(`operations:persist failed: ${error.message}\n`);
-  process.exitCode = 1;
-});
+runCli({ name: 'operations:persist', help: HELP, main });

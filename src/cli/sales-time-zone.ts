@@ -8,7 +8,7 @@ import { recomputeSalesWindows } from '../core/sales/time-zone.js';
 import { isTimeZone } from '../core/sales/window.js';
 import { createDb } from '../db/client.js';
 import { applyMigrations } from '../db/migrate.js';
-import { printHelpIfAsked } from './help.js';
+import { runCli } from './help.js';
 
 const USAGE = 'usage: npm run sales:time-zone -- <IANA time zone, e.g. America/New_York>';
 
@@ -25,7 +25,6 @@ Options:
 `;
 
 async function main(argv: string[]): Promise<number> {
-  printHelpIfAsked(HELP, argv);
   const zone = argv[0];
   if (argv.length !== 1 || !zone) {
     console.error(USAGE);
@@ -51,12 +50,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    console.error(`sales:time-zone failed: ${(error as Error).message ?? String(error)}`);
-    process.exitCode = 1;
-  },
-);
+runCli({ name: 'sales:time-zone', help: HELP, main });

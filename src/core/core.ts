@@ -27,7 +27,7 @@ import { validateProductEvent } from './catalogue/validate.js';
 import type { Clock } from './clock.js';
 import { Unavailable } from './errors.js';
 import { type IngestStream, listDeadLetters } from './ingest/dead-letters.js';
-import { createLogIngest } from './ingest/ingest.js';
+import { createLogIngest, type LogAppender, type LogIngestOptions } from './ingest/ingest.js';
 import type { IngestAck, IngestReport } from './ingest/rejections.js';
 import { validateActivityEvent, validateInventoryEvent } from './ingest/validate.js';
 import { stockWarningFeed } from './inventory/feed-source.js';
@@ -45,7 +45,6 @@ import { createRecommendationBuilder } from './recommendations/builder.js';
 import { createRecommendationsProcessor } from './recommendations/processor.js';
 import { followRecommendations, readRecommendations } from './recommendations/read.js';
 import { createRefundIngest } from './refunds/ingest.js';
-import type { RefundEventInput } from './refunds/types.js';
 import { createSalesAlertsProcessor } from './sales/alerts.js';
 import {
   checkSalesAlertFilter,
@@ -100,10 +99,6 @@ export function createCore({
   onWebhookOutcome,
 }: CoreOptions) {
   const writes = trackWrites();
-  const reported = (stream: IngestStream) => (report: IngestReport) => {
-    onIngested?.(stream, report);
-    return report;
-  };
   // Queries get their own bounded share of connections: they cannot starve ingest, the
   // processors or subscription delivery, which use db.pool.
   const reads = boundReads(db.readPool, {
@@ -117,39 +112,27 @@ export function createCore({
   const background = log ?? pino({ level: 'silent' });
 
   // Ingest only appends to the log; the processors follow it (processing/runner.ts).
-  const ingestActivity = createLogIngest({
-    pool: db.pool,
-    fanout,
-    clock,
-    maxBatchSize: config.ingest.maxBatchSize,
-    validate: (input: ActivityEventInput, index, now) =>
-      validateActivityEvent(input, index, { defaultCurrency: config.ingest.defaultCurrency, now }),
-    appender: activityAppender,
-  });
-  const ingestInventory = createLogIngest({
-    pool: db.pool,
-    fanout,
-    clock,
-    maxBatchSize: config.ingest.maxBatchSize,
-    validate: (input: InventoryEventInput, index, now) => validateInventoryEvent(input, index, { now }),
-    appender: inventoryAppender,
-  });
-  const ingestProducts = createLogIngest({
-    pool: db.pool,
-    fanout,
-    clock,
-    maxBatchSize: config.ingest.maxBatchSize,
-    validate: (input: ProductEventInput, index, now) =>
-      validateProductEvent(input, index, { defaultCurrency: config.ingest.defaultCurrency, now }),
-    appender: catalogueAppender,
-  });
+  const appendTo = <Input, Event extends { eventId: string }>(
+    appender: LogAppender<Event>,
+    validate: LogIngestOptions<Input, Event>['validate'],
+  ) => createLogIngest({ pool: db.pool, fanout, clock, maxBatchSize: config.ingest.maxBatchSize, validate, appender });
+  const defaultCurrency = config.ingest.defaultCurrency;
+  const ingestActivity = appendTo(activityAppender, (input: ActivityEventInput, index, now) =>
+    validateActivityEvent(input, index, { defaultCurrency, now }),
+  );
+  const ingestInventory = appendTo(inventoryAppender, (input: InventoryEventInput, index, now) =>
+    validateInventoryEvent(input, index, { now }),
+  );
+  const ingestProducts = appendTo(catalogueAppender, (input: ProductEventInput, index, now) =>
+    validateProductEvent(input, index, { defaultCurrency, now }),
+  );
   // Refunds are checked against their order line in the append's transaction (refunds/ingest.ts).
   const ingestRefunds = createRefundIngest({
     pool: db.pool,
     fanout,
     clock,
     maxBatchSize: config.ingest.maxBatchSize,
-    defaultCurrency: config.ingest.defaultCurrency,
+    defaultCurrency,
   });
   const processing = createProcessing({
     pool: db.pool,
@@ -197,21 +180,22 @@ export function createCore({
   });
   let stopWebhookWakeups: (() => void) | null = null;
 
-  /** Stored, then (ack PROCESSED) applied by every processor that follows `log`. Runs inside
-   * writes.run, so a graceful shutdown answers it before it stops the processors. */
-  const acknowledged = async (log: LogName, report: IngestReport, ack: IngestAck) => {
-    if (ack === 'PROCESSED' && report.position) await processing.waitProcessed(log, report.position);
-    return report;
-  };
+  /** An ingest as the API calls it: stored, then (ack PROCESSED) applied by every processor that
+   * follows `log`. Runs inside writes.run, so a graceful shutdown answers it before it stops the
+   * processors. */
+  const acknowledged =
+    <Input>(log: LogName & IngestStream, ingest: (inputs: readonly Input[]) => Promise<IngestReport>) =>
+    (events: readonly Input[], ack: IngestAck = 'PROCESSED') =>
+      writes.run(async () => {
+        const report = await ingest(events);
+        onIngested?.(log, report);
+        if (ack === 'PROCESSED' && report.position) await processing.waitProcessed(log, report.position);
+        return report;
+      });
 
   return {
     /** Appends a batch to the activity log; answers at COMMIT (STORED) or once processed (PROCESSED). */
-    ingestActivity: (events: readonly ActivityEventInput[], ack: IngestAck = 'PROCESSED') =>
-      writes.run(() =>
-        ingestActivity(events)
-          .then(reported('activity'))
-          .then((report) => acknowledged('activity', report, ack)),
-      ),
+    ingestActivity: acknowledged('activity', ingestActivity),
 
     userActivity: (filter: ActivityFilter, page: { first?: number | null; after?: string | null }) =>
       readActivityPage(reads, filter, page),
@@ -245,20 +229,10 @@ export function createCore({
     topProducts: (query: TimeRange & { by: ProductMetric; limit?: number | null; currency?: string | null }) =>
       readTopProducts(reads, { ...query, currency: query.currency ?? config.ingest.defaultCurrency }),
 
-    ingestInventory: (events: readonly InventoryEventInput[], ack: IngestAck = 'PROCESSED') =>
-      writes.run(() =>
-        ingestInventory(events)
-          .then(reported('inventory'))
-          .then((report) => acknowledged('inventory', report, ack)),
-      ),
+    ingestInventory: acknowledged('inventory', ingestInventory),
 
     /** Appends a batch of refunds; each is checked against its order line (purchases and earlier refunds). */
-    ingestRefunds: (events: readonly RefundEventInput[], ack: IngestAck = 'PROCESSED') =>
-      writes.run(() =>
-        ingestRefunds(events)
-          .then(reported('refunds'))
-          .then((report) => acknowledged('refunds', report, ack)),
-      ),
+    ingestRefunds: acknowledged('refunds', ingestRefunds),
 
     setStockThreshold: (productId: string, threshold: number) =>
       writes.run(() => setStockThreshold(productId, threshold)),
@@ -288,12 +262,7 @@ export function createCore({
     followRecommendations: (userId: string, limit?: number | null) => followRecommendations(lists, feed, userId, limit),
 
     /** Appends catalogue entries to the log; the latest entry per product in event time wins. */
-    ingestProducts: (events: readonly ProductEventInput[], ack: IngestAck = 'PROCESSED') =>
-      writes.run(() =>
-        ingestProducts(events)
-          .then(reported('catalogue'))
-          .then((report) => acknowledged('catalogue', report, ack)),
-      ),
+    ingestProducts: acknowledged('catalogue', ingestProducts),
 
     /** The catalogue's entries for these products, in one query (absent: unknown to the catalogue). */
     productsById: (productIds: readonly string[]) => readProducts(reads, productIds),

@@ -5,7 +5,7 @@ import { ACTIVITY_TYPES, type ActivityType } from '../core/activity/types.js';
 import { formatMoney } from '../core/sales/money.js';
 import { builder } from './builder.js';
 import { loadProduct, PRODUCT_FIELD_DESCRIPTION, Product } from './catalogue.js';
-import { IngestAck, IngestReport } from './ingest.js';
+import { ingestMutation } from './ingest.js';
 import { connectionOf } from './pagination.js';
 
 export const ActivityTypeEnum = builder.enumType('ActivityType', { values: ACTIVITY_TYPES });
@@ -71,25 +71,11 @@ const ActivityEventInput = builder.inputType('ActivityEventInput', {
   }),
 });
 
-builder.mutationField('recordActivity', (t) =>
-  t.field({
-    type: IngestReport,
-    description:
-      'Validates a batch and appends its valid events to the activity log in one transaction; answers at commit (ack STORED) or once every processor has applied it (ack PROCESSED, the default). Rejected events are reported by index and kept as dead letters.',
-    args: {
-      events: t.arg({ type: [ActivityEventInput], required: true }),
-      ack: t.arg({
-        type: IngestAck,
-        defaultValue: 'PROCESSED',
-        description: 'When to answer: STORED (at commit) or PROCESSED (default).',
-      }),
-    },
-    authScopes: { ingest: true },
-    resolve: async (_root, { events, ack }, { core, admitIngest }) => {
-      await admitIngest(events.length);
-      return core.ingestActivity(events, ack ?? 'PROCESSED');
-    },
-  }),
+ingestMutation(
+  'recordActivity',
+  ActivityEventInput,
+  'Validates a batch and appends its valid events to the activity log in one transaction; answers at commit (ack STORED) or once every processor has applied it (ack PROCESSED, the default). Rejected events are reported by index and kept as dead letters.',
+  (core) => core.ingestActivity,
 );
 
 builder.queryField('userActivity', (t) =>

@@ -6,7 +6,7 @@ import type { Product as ProductShape } from '../core/catalogue/types.js';
 import { formatMoney } from '../core/sales/money.js';
 import { builder } from './builder.js';
 import type { GraphQLContext } from './context.js';
-import { IngestAck, IngestReport } from './ingest.js';
+import { ingestMutation } from './ingest.js';
 
 export const Product = builder.objectRef<ProductShape>('Product').implement({
   description: 'A product as its latest catalogue entry (recordProducts, by occurredAt) says.',
@@ -94,25 +94,11 @@ const ProductEventInput = builder.inputType('ProductEventInput', {
   }),
 });
 
-builder.mutationField('recordProducts', (t) =>
-  t.field({
-    type: IngestReport,
-    description:
-      'Validates a batch of catalogue entries and appends the valid ones to the catalogue log in one transaction; answers at commit (ack STORED) or once the catalogue reflects them (ack PROCESSED, the default). For each product the entry latest in event time wins (occurredAt, then arrival): an older entry arriving late changes nothing. Rejected entries are reported by index and kept as dead letters.',
-    args: {
-      events: t.arg({ type: [ProductEventInput], required: true }),
-      ack: t.arg({
-        type: IngestAck,
-        defaultValue: 'PROCESSED',
-        description: 'When to answer: STORED (at commit) or PROCESSED (default).',
-      }),
-    },
-    authScopes: { ingest: true },
-    resolve: async (_root, { events, ack }, { core, admitIngest }) => {
-      await admitIngest(events.length);
-      return core.ingestProducts(events, ack ?? 'PROCESSED');
-    },
-  }),
+ingestMutation(
+  'recordProducts',
+  ProductEventInput,
+  'Validates a batch of catalogue entries and appends the valid ones to the catalogue log in one transaction; answers at commit (ack STORED) or once the catalogue reflects them (ack PROCESSED, the default). For each product the entry latest in event time wins (occurredAt, then arrival): an older entry arriving late changes nothing. Rejected entries are reported by index and kept as dead letters.',
+  (core) => core.ingestProducts,
 );
 
 builder.queryField('products', (t) =>

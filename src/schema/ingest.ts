@@ -1,4 +1,7 @@
-// What every ingest mutation answers: counts, and one error per rejected event.
+// The shape every ingest mutation shares (ingestMutation), and what each answers: counts, and one
+// error per rejected event.
+import type { InputRef } from '@pothos/core';
+import type { Core } from '../core/core.js';
 import type { INGEST_ACKS, Rejection, IngestReport as Report } from '../core/ingest/rejections.js';
 import { encodeCursor } from '../feed/cursor.js';
 import { builder } from './builder.js';
@@ -46,3 +49,34 @@ export const IngestReport = builder.objectRef<Report>('IngestReport').implement(
     }),
   }),
 });
+
+/**
+ * A record* mutation: a batch of `input` and `ack`, for the ingest scope, admitted by the
+ * ingest rate limit first, answered with an IngestReport. `ingest` picks the core's function.
+ */
+export function ingestMutation<Input>(
+  name: string,
+  input: InputRef<Input>,
+  description: string,
+  ingest: (core: Core) => (events: Input[], ack: (typeof INGEST_ACKS)[number]) => Promise<Report>,
+): void {
+  builder.mutationField(name, (t) =>
+    t.field({
+      type: IngestReport,
+      description,
+      args: {
+        events: t.arg({ type: [input], required: true }),
+        ack: t.arg({
+          type: IngestAck,
+          defaultValue: 'PROCESSED',
+          description: 'When to answer: STORED (at commit) or PROCESSED (default).',
+        }),
+      },
+      authScopes: { ingest: true },
+      resolve: async (_root, { events, ack }, { core, admitIngest }) => {
+        await admitIngest(events.length);
+        return ingest(core)(events, ack ?? 'PROCESSED');
+      },
+    }),
+  );
+}

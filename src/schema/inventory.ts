@@ -9,7 +9,7 @@ import {
 } from '../core/inventory/types.js';
 import { builder } from './builder.js';
 import { loadProduct, PRODUCT_FIELD_DESCRIPTION, Product } from './catalogue.js';
-import { IngestAck, IngestReport } from './ingest.js';
+import { ingestMutation } from './ingest.js';
 import { connectionOf } from './pagination.js';
 
 const StockWarningKindEnum = builder.enumType('StockWarningKind', { values: STOCK_WARNING_KINDS });
@@ -79,25 +79,11 @@ const InventoryEventInput = builder.inputType('InventoryEventInput', {
   }),
 });
 
-builder.mutationField('recordInventory', (t) =>
-  t.field({
-    type: IngestReport,
-    description:
-      'Validates a batch and appends its valid events to the inventory log in one transaction; answers at commit (ack STORED) or once stock levels and warnings reflect it (ack PROCESSED, the default). Levels follow event time: a count at T is the level as of T. Rejected events are reported by index.',
-    args: {
-      events: t.arg({ type: [InventoryEventInput], required: true }),
-      ack: t.arg({
-        type: IngestAck,
-        defaultValue: 'PROCESSED',
-        description: 'When to answer: STORED (at commit) or PROCESSED (default).',
-      }),
-    },
-    authScopes: { ingest: true },
-    resolve: async (_root, { events, ack }, { core, admitIngest }) => {
-      await admitIngest(events.length);
-      return core.ingestInventory(events, ack ?? 'PROCESSED');
-    },
-  }),
+ingestMutation(
+  'recordInventory',
+  InventoryEventInput,
+  'Validates a batch and appends its valid events to the inventory log in one transaction; answers at commit (ack STORED) or once stock levels and warnings reflect it (ack PROCESSED, the default). Levels follow event time: a count at T is the level as of T. Rejected events are reported by index.',
+  (core) => core.ingestInventory,
 );
 
 builder.mutationField('setStockThreshold', (t) =>

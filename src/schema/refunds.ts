@@ -1,7 +1,7 @@
 // Refunds and returns: recordRefunds. Their effects show in sales windows (refunds, netRevenue)
 // and, for restocked units, in stock levels, warnings and stockMovements (RETURN).
 import { builder } from './builder.js';
-import { IngestAck, IngestReport } from './ingest.js';
+import { ingestMutation } from './ingest.js';
 
 const RefundEventInput = builder.inputType('RefundEventInput', {
   description:
@@ -37,23 +37,9 @@ const RefundEventInput = builder.inputType('RefundEventInput', {
   }),
 });
 
-builder.mutationField('recordRefunds', (t) =>
-  t.field({
-    type: IngestReport,
-    description:
-      'Validates a batch of refunds and appends the valid ones to the refunds log in one transaction. Each is checked against its order line as stored when it arrives: no stored purchase (UNKNOWN_ORDER_LINE), another currency (CURRENCY_MISMATCH), or more units or money than the line sold, counting its earlier refunds (REFUND_EXCEEDS_SALE), is rejected by index, dead-lettered, and changes nothing. Answers at commit (ack STORED) or once sales windows and stock reflect it (ack PROCESSED, the default).',
-    args: {
-      events: t.arg({ type: [RefundEventInput], required: true }),
-      ack: t.arg({
-        type: IngestAck,
-        defaultValue: 'PROCESSED',
-        description: 'When to answer: STORED (at commit) or PROCESSED (default).',
-      }),
-    },
-    authScopes: { ingest: true },
-    resolve: async (_root, { events, ack }, { core, admitIngest }) => {
-      await admitIngest(events.length);
-      return core.ingestRefunds(events, ack ?? 'PROCESSED');
-    },
-  }),
+ingestMutation(
+  'recordRefunds',
+  RefundEventInput,
+  'Validates a batch of refunds and appends the valid ones to the refunds log in one transaction. Each is checked against its order line as stored when it arrives: no stored purchase (UNKNOWN_ORDER_LINE), another currency (CURRENCY_MISMATCH), or more units or money than the line sold, counting its earlier refunds (REFUND_EXCEEDS_SALE), is rejected by index, dead-lettered, and changes nothing. Answers at commit (ack STORED) or once sales windows and stock reflect it (ack PROCESSED, the default).',
+  (core) => core.ingestRefunds,
 );

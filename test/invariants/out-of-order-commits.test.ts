@@ -3,7 +3,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activityFeed } from '../../src/core/activity/feed-source.js';
-import { insertActivityEvents } from '../../src/core/activity/record.js';
+import { activityLog } from '../../src/core/activity/log.js';
 import type { NewActivityEvent } from '../../src/core/activity/types.js';
 import { START } from '../../src/feed/cursor.js';
 import { readAfter } from '../../src/feed/feed.js';
@@ -44,9 +44,9 @@ describe('out-of-order commits', () => {
     try {
       await first.query('BEGIN');
       await second.query('BEGIN');
-      const [a] = await insertActivityEvents(first, [event('ooo-a', user)]); // lower seq, older transaction
-      const [b] = await insertActivityEvents(second, [event('ooo-b', user)]);
-      expect(a!.seq < b!.seq).toBe(true);
+      const [a] = await activityLog.insert(first, [event('ooo-a', user)]); // lower seq, older transaction
+      const [b] = await activityLog.insert(second, [event('ooo-b', user)]);
+      expect(a!.position.seq < b!.position.seq).toBe(true);
       await second.query('COMMIT'); // the later sequence commits first
 
       const whileOpen = await readAfter(pool, activityFeed, START, { filter: { userId: user }, limit: 10 });
@@ -82,8 +82,8 @@ describe('out-of-order commits', () => {
     try {
       await slow.query('BEGIN');
       await fast.query('BEGIN');
-      await insertActivityEvents(slow, [event('ooo-1', user)]);
-      await insertActivityEvents(fast, [event('ooo-2', user)]);
+      await activityLog.insert(slow, [event('ooo-1', user)]);
+      await activityLog.insert(fast, [event('ooo-2', user)]);
       await fast.query('COMMIT');
       // The server's tailer polls meanwhile and must wait for ooo-1 instead of skipping it.
       await gql(

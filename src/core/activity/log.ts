@@ -1,19 +1,26 @@
 // The activity log: activity_events read by the processors, in commit order (see processing/log.ts).
-import { positionOf } from '../../feed/feed.js';
-import type { PgLog } from '../processing/log.js';
+import { defineLog } from '../ingest/log-table.js';
 import type { InsertedActivityEvent } from './record.js';
 import type { ActivityType, NewActivityEvent } from './types.js';
 
-export const activityLog: PgLog<InsertedActivityEvent> = {
+export const activityLog = defineLog<NewActivityEvent, InsertedActivityEvent>({
   name: 'activity',
   table: 'activity_events',
-  columns: `t.event_id, t.user_id, t.type, t.product_id, t.quantity, t.unit_price_minor, t.currency,
-            t.order_id, t.occurred_at`,
-  toEvent(row) {
-    const { txId, seq } = positionOf(row);
-    return withPosition(activityEventOf(row), txId, seq);
-  },
-};
+  stored: `event_id text, user_id text, type text, product_id text, quantity int, unit_price_minor bigint,
+           currency text, order_id text, occurred_at timestamptz`,
+  values: (e) => [
+    e.eventId,
+    e.userId,
+    e.type,
+    e.productId,
+    e.quantity,
+    e.unitPriceMinor?.toString() ?? null,
+    e.currency,
+    e.orderId,
+    e.occurredAt.toISOString(),
+  ],
+  toEvent: (row, txId, seq) => withPosition(activityEventOf(row), txId, seq),
+});
 
 /** An activity_events row (aliased columns as selected above) as a NewActivityEvent; the feed reads it too. */
 export function activityEventOf(row: Record<string, unknown>): NewActivityEvent {

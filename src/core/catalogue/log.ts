@@ -1,16 +1,24 @@
 // The catalogue log: product_events read by the catalogue processor, in commit order.
-import { positionOf } from '../../feed/feed.js';
-import type { PgLog } from '../processing/log.js';
+import { defineLog } from '../ingest/log-table.js';
 import type { NewProductEvent } from './types.js';
 
 export type LoggedProductEvent = NewProductEvent & { txId: bigint; seq: bigint };
 
-export const catalogueLog: PgLog<LoggedProductEvent> = {
+export const catalogueLog = defineLog<NewProductEvent, LoggedProductEvent>({
   name: 'catalogue',
   table: 'product_events',
-  columns: 't.event_id, t.product_id, t.name, t.category, t.list_price_minor, t.currency, t.occurred_at',
-  toEvent(row) {
-    const { txId, seq } = positionOf(row);
+  stored:
+    'event_id text, product_id text, name text, category text, list_price_minor bigint, currency text, occurred_at timestamptz',
+  values: (e) => [
+    e.eventId,
+    e.productId,
+    e.name,
+    e.category,
+    e.listPriceMinor?.toString() ?? null,
+    e.currency,
+    e.occurredAt.toISOString(),
+  ],
+  toEvent(row, txId, seq) {
     return {
       txId,
       seq,
@@ -23,4 +31,4 @@ export const catalogueLog: PgLog<LoggedProductEvent> = {
       occurredAt: row.occurred_at as Date,
     };
   },
-};
+});

@@ -1,16 +1,15 @@
 // The inventory log: inventory_events read by the inventory processor, in commit order.
-import { positionOf } from '../../feed/feed.js';
-import type { PgLog } from '../processing/log.js';
+import { defineLog } from '../ingest/log-table.js';
 import type { NewInventoryEvent } from './types.js';
 
 export type LoggedInventoryEvent = NewInventoryEvent & { txId: bigint; seq: bigint };
 
-export const inventoryLog: PgLog<LoggedInventoryEvent> = {
+export const inventoryLog = defineLog<NewInventoryEvent, LoggedInventoryEvent>({
   name: 'inventory',
   table: 'inventory_events',
-  columns: 't.event_id, t.product_id, t.quantity, t.delta, t.occurred_at',
-  toEvent(row) {
-    const { txId, seq } = positionOf(row);
+  stored: 'event_id text, product_id text, quantity int, delta int, occurred_at timestamptz',
+  values: (e) => [e.eventId, e.productId, e.quantity, e.delta, e.occurredAt.toISOString()],
+  toEvent(row, txId, seq) {
     return {
       txId,
       seq,
@@ -21,4 +20,4 @@ export const inventoryLog: PgLog<LoggedInventoryEvent> = {
       occurredAt: row.occurred_at as Date,
     };
   },
-};
+});

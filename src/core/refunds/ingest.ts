@@ -21,9 +21,8 @@ import {
 } from '../ingest/ingest.js';
 import type { IngestReport, Rejection } from '../ingest/rejections.js';
 import { conflict, rejecter, validateBatch } from '../ingest/validate.js';
-import { sameRefund } from './log.js';
+import { refundLog, sameRefund } from './log.js';
 import { checkRefunds, lockOrderLines } from './order-lines.js';
-import { insertRefundEvents, readStoredRefunds } from './record.js';
 import type { NewRefundEvent, RefundEventInput } from './types.js';
 import { validateRefundEvent } from './validate.js';
 
@@ -68,7 +67,7 @@ async function appendRefunds(
     const facts = await lockOrderLines(tx, events);
     // A refund already stored is a duplicate or a conflict (sorted out below), never checked again:
     // it is already counted in its line's refunds.
-    const stored = await readStoredRefunds(
+    const stored = await refundLog.readStored(
       tx,
       events.map((e) => e.eventId),
     );
@@ -85,7 +84,7 @@ async function appendRefunds(
       batches.map((batch, i) => ({ errors: [...batch.errors, ...(refusals[i] ?? [])], inputs: batch.inputs })),
     );
     const refused = new Set(refusals.flat().map((r) => r.eventId));
-    const inserted = await insertRefundEvents(
+    const inserted = await refundLog.insert(
       tx,
       events.filter((e) => !stored.has(e.eventId) && !refused.has(e.eventId)),
     );
@@ -134,7 +133,7 @@ async function sortOutResent(
   resent: readonly NewRefundEvent[],
   logged: Map<string, Logged['position']>,
 ): Promise<void> {
-  const stored = await readStoredRefunds(
+  const stored = await refundLog.readStored(
     pool,
     resent.map((e) => e.eventId),
   );

@@ -1,15 +1,24 @@
 // The refunds log: refund_events read by the sales and inventory processors, in commit order
 // (see processing/log.ts).
-import { positionOf } from '../../feed/feed.js';
-import type { PgLog } from '../processing/log.js';
+import { defineLog } from '../ingest/log-table.js';
 import type { LoggedRefundEvent, NewRefundEvent } from './types.js';
 
-export const refundLog: PgLog<LoggedRefundEvent> = {
+export const refundLog = defineLog<NewRefundEvent, LoggedRefundEvent>({
   name: 'refunds',
   table: 'refund_events',
-  columns: 't.event_id, t.order_id, t.product_id, t.quantity, t.amount_minor, t.currency, t.restock, t.occurred_at',
-  toEvent(row) {
-    const { txId, seq } = positionOf(row);
+  stored:
+    'event_id text, order_id text, product_id text, quantity int, amount_minor bigint, currency text, restock boolean, occurred_at timestamptz',
+  values: (e) => [
+    e.eventId,
+    e.orderId,
+    e.productId,
+    e.quantity,
+    e.amountMinor.toString(),
+    e.currency,
+    e.restock,
+    e.occurredAt.toISOString(),
+  ],
+  toEvent(row, txId, seq) {
     return {
       eventId: row.event_id as string,
       orderId: row.order_id as string,
@@ -23,7 +32,7 @@ export const refundLog: PgLog<LoggedRefundEvent> = {
       seq,
     };
   },
-};
+});
 
 /** Only refunds that put units back on the shelf: all the inventory processor needs. */
 export const RESTOCKS_ONLY = 't.restock AND t.quantity > 0';
