@@ -53,7 +53,11 @@ async function start(config: Config): Promise<void> {
   const workerConfig: Config = {
     ...config,
     db: { ...config.db, poolSize: Math.min(config.db.poolSize, POOL_SIZE), readPoolSize: 1 },
-    processing: { ...config.processing, run: config.processing.background },
+    processing: {
+      ...config.processing,
+      run: config.processing.background,
+      wakeDelayMs: config.processing.backgroundWakeDelayMs,
+    },
   };
   const db = await createDb(workerConfig, log.child({ part: 'db' }));
   const ipc = config.redisUrl ? null : createIpcFanout();

@@ -88,6 +88,9 @@ export type ProcessingOptions = {
   processedTimeoutMs: number;
   /** Under a stream of wake-ups, wait this long between batches so that they grow. */
   lingerMs: number;
+  /** Wait this long after a wake-up before the first batch (the background worker's processors:
+   * subscribers and the other processors get the first milliseconds after a commit). */
+  wakeDelayMs?: number;
   /** The log behind the processors (default: the PostgreSQL tables, read in the batch's transaction). */
   reader?: (db: Queryable) => LogReader;
   /** Told after every committed batch, for metrics. */
@@ -254,7 +257,10 @@ class ProcessorLoop {
       this.again = true;
       return;
     }
-    this.running = this.loop().finally(() => {
+    // Wake-ups that come during the delay are absorbed: the first batch reads what they announced.
+    const delay = this.options.wakeDelayMs ?? 0;
+    const run = delay > 0 ? sleep(delay).then(() => (this.stopped ? undefined : this.loop())) : this.loop();
+    this.running = run.finally(() => {
       this.running = null;
     });
   }
