@@ -84,8 +84,8 @@ export type Config = Readonly<{
     processedTimeoutMs: number;
     /** Under a stream of appends, how long a processor waits between batches so that they grow. */
     lingerMs: number;
-    /** How long this process's processors wait after a wake-up before their first batch (0 in the
-     * server; the background worker uses backgroundWakeDelayMs). */
+    /** How long the server's processors wait after a wake-up before their first batch, so that
+     * the feed's readers go first (the background worker's use backgroundWakeDelayMs). */
     wakeDelayMs: number;
     /** The background worker's wakeDelayMs: its processors are the least urgent, so the first
      * milliseconds after a commit go to subscribers and the other processors. */
@@ -292,7 +292,7 @@ export function loadConfig(env: Env = process.env): Config {
       pollIntervalMs: read.int('PROCESSOR_POLL_INTERVAL_MS', 1000, { min: 10 }),
       processedTimeoutMs: read.int('PROCESSED_ACK_TIMEOUT_MS', 10_000, { min: 10 }),
       lingerMs: read.int('PROCESSOR_LINGER_MS', 10, { min: 0, max: 1000 }),
-      wakeDelayMs: 0,
+      wakeDelayMs: read.int('PROCESSOR_WAKE_DELAY_MS', 3, { min: 0, max: 1000 }),
       backgroundWakeDelayMs: read.int('BACKGROUND_WAKE_DELAY_MS', 5, { min: 0, max: 1000 }),
       run: run.filter((n): n is ProcessorName => (PROCESSOR_NAMES as readonly string[]).includes(n)),
       // Only what this process runs at all can be handed to its worker.
