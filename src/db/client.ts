@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import { AutoPreparingClient } from './auto-prepare.js';
 import { startEmbedded } from './embedded.js';
 import { PrismaClient } from './generated/prisma/client.js';
+import { poolTypes } from './timestamps.js';
 
 export type Db = {
   pool: pg.Pool;
@@ -30,6 +31,7 @@ export async function createDb(config: Pick<Config, 'db'>, log: Logger): Promise
     // session outlives a reconnecting client, whose statement names would then exist already.
     ...(embedded ? {} : { Client: AutoPreparingClient }),
     connectionString: embedded?.connectionString ?? db.url,
+    types: poolTypes,
     // PGlite is a single session: two connections would interleave their transactions.
     max: embedded ? 1 : db.poolSize,
     connectionTimeoutMillis: 10_000,
@@ -52,6 +54,7 @@ export async function createDb(config: Pick<Config, 'db'>, log: Logger): Promise
     ? pool
     : new pg.Pool({
         connectionString: db.url,
+        types: poolTypes,
         max: db.readPoolSize,
         connectionTimeoutMillis: 10_000,
         idleTimeoutMillis: 30_000,
