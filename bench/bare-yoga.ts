@@ -9,6 +9,7 @@ import { createServer } from 'node:http';
 import { createSchema, createYoga } from 'graphql-yoga';
 import pg from 'pg';
 import type { ActivityInput } from '../src/cli/simulate.js';
+import { serveBare } from './bare-serve.js';
 import { BARE_BATCH_INSERT, BARE_ROW_INSERT, columns, toRow } from './scenarios/ingest-rows.js';
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.POOL ?? 16) });
@@ -51,13 +52,4 @@ const schema = createSchema({
 const yoga = createYoga({ schema, logging: false, graphiql: false });
 const server = createServer(yoga);
 
-server.listen(0, '127.0.0.1', () => {
-  const address = server.address();
-  process.send?.({ port: typeof address === 'object' && address ? address.port : 0 });
-});
-
-process.on('SIGTERM', () => {
-  server.close();
-  server.closeAllConnections();
-  void pool.end().then(() => process.exit(0));
-});
+serveBare(server, pool);
