@@ -69,8 +69,8 @@ export function useSharedSubscriptionExecution(): Plugin {
     return `${id}\u0000${args.operationName ?? ''}\u0000${JSON.stringify(args.variableValues ?? {})}\u0000${who}`;
   };
 
-  const executeShared = (args: ExecutionArgs, group: string, payload: unknown): Executed => {
-    if (typeof payload !== 'object' || payload === null) return execute({ ...args, rootValue: payload });
+  const executeShared = (run: (payload: unknown) => Executed, group: string, payload: unknown): Executed => {
+    if (typeof payload !== 'object' || payload === null) return run(payload);
     let byGroup = results.get(payload);
     if (!byGroup) {
       byGroup = new Map();
@@ -78,7 +78,7 @@ export function useSharedSubscriptionExecution(): Plugin {
     }
     let result = byGroup.get(group);
     if (!result) {
-      const executed = executeEvent(args, payload);
+      const executed = run(payload);
       result = executed instanceof Promise ? executed.then(serializedOnce) : serializedOnce(executed);
       byGroup.set(group, result);
     }
@@ -90,11 +90,12 @@ export function useSharedSubscriptionExecution(): Plugin {
     if (!isAsyncIterable(source)) return source;
     const group = groupOf(args);
     const context = args.contextValue;
+    const run = executorOf(args);
     if (isPushableFeed(source) && typeof context === 'object' && context !== null) {
       // The hub caches per group and event itself; executing directly spares the WeakMap.
-      pushables.set(context, { feed: source, group, execute: executorOf(args) });
+      pushables.set(context, { feed: source, group, execute: run });
     }
-    return mapEvents(source, (payload) => executeShared(args, group, payload));
+    return mapEvents(source, (payload) => executeShared(run, group, payload));
   };
 
   return {
@@ -122,7 +123,8 @@ function serializedOnce(result: ExecutionResult): ExecutionResult {
 }
 
 /**
- * Executes the operation with one event as root. The arguments object is built once and reused
+ * Executes the operation with one event as root: the selection compiled by graphql-jit, or
+ * graphql-js's execute where it declined. The arguments object is built once and reused
  * (execute reads it before it returns or awaits), so no copy is made per event.
  */
 function executorOf(args: ExecutionArgs): (payload: unknown) => Executed {
@@ -147,11 +149,6 @@ function executorOf(args: ExecutionArgs): (payload: unknown) => Executed {
       return { errors: [asGraphQLError(error)] };
     }
   };
-}
-
-/** One event through the compiled selection (or graphql-js's execute), as executorOf's function. */
-function executeEvent(args: ExecutionArgs, payload: unknown): Executed {
-  return executorOf(args)(payload);
 }
 
 /** Compiled selections by document and operation name; null where graphql-jit declined. */
