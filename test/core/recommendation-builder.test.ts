@@ -248,6 +248,46 @@ describe('recommendation builder', () => {
   });
 });
 
+describe('computeLists', () => {
+  it('asks whether the shopper bought a product only for the products deciding the list, and gives the list checking every candidate gives', async () => {
+    const core = makeCore();
+    // 120 products, browsed by 40 shoppers so that they are popular (p-own-1 most) and go together.
+    const products = Array.from({ length: 120 }, (_, i) => `p-own-${i + 1}`);
+    const crowd = Array.from({ length: 40 }, (_, i) => `own-crowd-${i}`);
+    const events: ActivityEventInput[] = [];
+    crowd.forEach((user, u) => {
+      for (let i = 0; i < products.length - u; i++) events.push(act(user, 'BROWSE', products[i] as string));
+    });
+    // The buyer bought many of the products most likely to be recommended to it, related and
+    // popular alike, then looked at a few others.
+    const buyer = 'own-buyer';
+    for (const product of products.slice(0, 60))
+      if (Number(product.slice(6)) % 3 !== 0) events.push(act(buyer, 'PURCHASE', product));
+    for (const product of products.slice(0, 4)) events.push(act(buyer, 'BROWSE', product));
+    for (let i = 0; i < events.length; i += 500) await ingest(core, events.slice(i, i + 500));
+
+    const asked: number[] = [];
+    const counting = {
+      query: (text: string, values?: unknown[]) => {
+        if (text.includes('WHERE s.purchased')) asked.push((values?.[0] as unknown[] | undefined)?.length ?? 0);
+        return db.pool.query(text, values);
+      },
+    };
+    const users = [buyer, crowd[0] as string, 'own-newcomer'];
+    const lazily = await computeLists(counting as never, users, NOW, config.recommendations);
+    const lazyAsked = asked.splice(0).reduce((a, b) => a + b, 0);
+    const everything = await computeLists(counting as never, users, NOW, config.recommendations, { ownedRounds: 1 });
+    const allAsked = asked.splice(0).reduce((a, b) => a + b, 0);
+
+    expect(lazily).toEqual(everything);
+    const bought = new Set(products.slice(0, 60).filter((p) => Number(p.slice(6)) % 3 !== 0));
+    const list = lazily.get(buyer) ?? [];
+    expect(list).toHaveLength(50);
+    expect(list.filter((item) => bought.has(item.productId))).toEqual([]);
+    expect(lazyAsked).toBeLessThan(allAsked);
+  });
+});
+
 /** A small deterministic PRNG (mulberry32), so that a failure can be replayed. */
 function seeded(seed: number): () => number {
   let a = seed;

@@ -7,7 +7,7 @@ import type { Queryable } from '../../feed/feed.js';
 import { compare } from './co-occurrence.js';
 import { strongestInStock } from './partners.js';
 import { readPopular } from './popularity.js';
-import { type RelatedCandidate, rankRecommendations } from './rank.js';
+import { POPULAR_REASON, type PopularProduct, type RelatedCandidate, rankRecommendations } from './rank.js';
 import { MAX_LIST_SIZE, type Recommendation, type RecommendationSettings } from './types.js';
 
 /** Popular products read per build: twice a list, so that a list stays full after the owned ones go. */
@@ -19,6 +19,7 @@ export async function computeLists(
   userIds: readonly string[],
   now: Date,
   settings: RecommendationSettings,
+  { ownedRounds = OWNED_ROUNDS }: { ownedRounds?: number } = {},
 ): Promise<Map<string, Recommendation[]>> {
   const users = [...new Set(userIds)];
   // The shoppers' recent products, and the partner summaries of those products, in one round trip.
@@ -54,39 +55,92 @@ export async function computeLists(
       });
     }
   }
-  // Only the candidates need checking against what each shopper bought, however much that is.
-  const askUsers: string[] = [];
-  const askProducts: string[] = [];
-  for (const user of users) {
-    const candidates = new Set([
-      ...(related.get(user) ?? []).map((c) => c.productId),
-      ...popular.map((p) => p.productId),
-    ]);
-    for (const product of candidates) {
-      askUsers.push(user);
-      askProducts.push(product);
-    }
-  }
-  const { rows: ownedRows } = await db.query(
-    `SELECT s.user_id, s.product_id FROM user_product_signals s
-       JOIN unnest($1::text[], $2::text[]) AS k(user_id, product_id) USING (user_id, product_id)
-      WHERE s.purchased`,
-    [askUsers, askProducts],
-  );
-  const owned = new Map<string, Set<string>>(users.map((u) => [u, new Set()]));
-  for (const row of ownedRows) owned.get(row.user_id)?.add(row.product_id);
+  return rankOwnedAware(db, users, related, popular, ownedRounds);
+}
 
-  return new Map(
-    users.map((user) => [
-      user,
-      rankRecommendations({
-        related: related.get(user) ?? [],
-        popular,
-        owned: owned.get(user) ?? new Set(),
-        size: MAX_LIST_SIZE,
-      }),
-    ]),
-  );
+/**
+ * From this check of a build on, a shopper's remaining candidates are all checked at once (1: all
+ * of them in the first). Most shoppers need one check (the products of their list) or two (the
+ * replacements of those they bought).
+ */
+export const OWNED_ROUNDS = 3;
+
+/**
+ * Ranks each shopper's list, asking PostgreSQL whether the shopper bought a product only for the
+ * products that decide the list: those in it, and the most popular one that scales the popular
+ * fill (rank.ts). A product left unchecked is ranked as not bought; the list is final once every
+ * product deciding it was checked, and it is then the list that checking every candidate would
+ * give, because leaving out products that are neither in it nor its scale changes nothing. A list
+ * holds 50 products and a shopper has up to about 180 candidates (80 related, 100 popular): in the
+ * batched-ingest benchmark these checks took 0.6 s of PostgreSQL's time instead of 2.2 s, when
+ * they were a third of the builder's.
+ */
+async function rankOwnedAware(
+  db: Queryable,
+  users: readonly string[],
+  related: ReadonlyMap<string, RelatedCandidate[]>,
+  popular: readonly PopularProduct[],
+  ownedRounds: number,
+): Promise<Map<string, Recommendation[]>> {
+  const lists = new Map<string, Recommendation[]>();
+  const checked = new Map<string, Set<string>>(users.map((u) => [u, new Set()]));
+  const owned = new Map<string, Set<string>>(users.map((u) => [u, new Set()]));
+  let pending = users;
+  for (let round = 1; pending.length > 0; round++) {
+    const askUsers: string[] = [];
+    const askProducts: string[] = [];
+    const next: string[] = [];
+    for (const user of pending) {
+      const mine = checked.get(user) as Set<string>;
+      const bought = owned.get(user) as Set<string>;
+      const candidates = related.get(user) ?? [];
+      const items = rankRecommendations({ related: candidates, popular, owned: bought, size: MAX_LIST_SIZE });
+      const unknown = decidingProducts(items, popular, bought).filter((product) => !mine.has(product));
+      if (unknown.length === 0) {
+        lists.set(user, items);
+        continue;
+      }
+      next.push(user);
+      const ask =
+        round < ownedRounds
+          ? unknown
+          : [...new Set([...candidates.map((c) => c.productId), ...popular.map((p) => p.productId)])].filter(
+              (product) => !mine.has(product),
+            );
+      for (const product of ask) {
+        mine.add(product);
+        askUsers.push(user);
+        askProducts.push(product);
+      }
+    }
+    if (askUsers.length > 0) {
+      const { rows } = await db.query(
+        `SELECT s.user_id, s.product_id FROM user_product_signals s
+           JOIN unnest($1::text[], $2::text[]) AS k(user_id, product_id) USING (user_id, product_id)
+          WHERE s.purchased`,
+        [askUsers, askProducts],
+      );
+      for (const row of rows) owned.get(row.user_id)?.add(row.product_id);
+    }
+    pending = next;
+  }
+  return lists;
+}
+
+/** The products a list depends on being not bought: its items, and the popular fill's scale. */
+function decidingProducts(
+  items: readonly Recommendation[],
+  popular: readonly PopularProduct[],
+  bought: ReadonlySet<string>,
+): string[] {
+  const out = items.map((item) => item.productId);
+  if (!items.some((item) => item.reason === POPULAR_REASON)) return out;
+  // The fill is scaled by the strongest popular product neither bought nor in the list as a
+  // related item (popular is best first, so the first such one): in the list, or past its end.
+  const relatedInList = new Set(items.filter((item) => item.reason !== POPULAR_REASON).map((item) => item.productId));
+  const top = popular.find((p) => p.score > 0 && !bought.has(p.productId) && !relatedInList.has(p.productId));
+  if (top && !out.includes(top.productId)) out.push(top.productId);
+  return out;
 }
 
 /**
