@@ -154,7 +154,7 @@ function executorOf(args: ExecutionArgs): (payload: unknown) => Executed {
 /** Compiled selections by document and operation name; null where graphql-jit declined. */
 const compiledSelections = new WeakMap<DocumentNode, Map<string, CompiledQuery | null>>();
 
-function compiledFor(args: ExecutionArgs): CompiledQuery | null {
+export function compiledFor(args: ExecutionArgs): CompiledQuery | null {
   let byOperation = compiledSelections.get(args.document);
   if (!byOperation) {
     byOperation = new Map();

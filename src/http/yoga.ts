@@ -10,6 +10,7 @@ import type { Core } from '../core/core.js';
 import type { Logger } from '../log.js';
 import type { GraphQLContext } from '../schema/context.js';
 import { maskError } from '../schema/errors.js';
+import { useCompiledIngest } from './compiled-ingest.js';
 import { renderGraphiQL } from './graphiql.js';
 import type { Metrics } from './metrics.js';
 import { type PersistedOperations, usePersistedOperationsAllowlist } from './persisted-operations.js';
@@ -24,7 +25,10 @@ export type YogaOptions = {
   metrics: Metrics;
   config: Pick<Config, 'http' | 'limits' | 'introspection' | 'production'>;
   log: Logger;
-  /** Tracing's plugins (tracing.ts), first so that its request span wraps everything; none when off. */
+  /**
+   * Tracing's plugins (tracing.ts), first but for the compiled ingest (which opens no span), so
+   * that its request span wraps everything; none when off.
+   */
   tracingPlugins?: Plugin[];
   /** Set (PERSISTED_OPERATIONS_FILE): only these documents run, except for admins. */
   persistedOperations?: PersistedOperations;
@@ -85,6 +89,8 @@ export function createGraphQLHandler(options: YogaOptions) {
     maskedErrors: { maskError, isDev: !config.production },
     logging: options.log,
     plugins: [
+      // Before tracing: its onExecute wraps the execute function this one sets, so spans nest.
+      useCompiledIngest(),
       ...(options.tracingPlugins ?? []),
       ...(options.persistedOperations
         ? [

@@ -54,12 +54,16 @@ export const IngestReport = builder.objectRef<Report>('IngestReport').implement(
  * A record* mutation: a batch of `input` and `ack`, for the ingest scope, admitted by the
  * ingest rate limit first, answered with an IngestReport. `ingest` picks the core's function.
  */
+/** The names of the ingest mutations (record*): the HTTP layer runs them compiled (compiled-ingest.ts). */
+export const INGEST_MUTATIONS = new Set<string>();
+
 export function ingestMutation<Input>(
   name: string,
   input: InputRef<Input>,
   description: string,
   ingest: (core: Core) => (events: Input[], ack: (typeof INGEST_ACKS)[number]) => Promise<Report>,
 ): void {
+  INGEST_MUTATIONS.add(name);
   builder.mutationField(name, (t) =>
     t.field({
       type: IngestReport,

@@ -241,6 +241,23 @@ describe('recordActivity', () => {
     });
     expect(result.errors?.[0]?.message).toMatch(/Money must be a decimal string/);
   });
+
+  it('refuses variables of the wrong shape with messages naming the variable and the path, and stores nothing', async () => {
+    const user = `shape-${id('u')}`;
+    const result = await gql(server.url, RECORD, {
+      events: [
+        { eventId: id('e'), userId: user, type: 'BROWSE', productId: 'p-1', quantity: 'two' },
+        { eventId: id('e'), userId: user, productId: 'p-1' },
+      ],
+    });
+    expect(result.data).toBeUndefined();
+    expect(result.errors?.map((e) => e.message)).toEqual([
+      'Variable "$events" got invalid value "two" at "events[0].quantity"; Int cannot represent non-integer value: "two"',
+      expect.stringMatching(/^Variable "\$events" got invalid value .* at "events\[1\]"; Field "type" of required type "ActivityType!" was not provided\.$/),
+    ]);
+    const stored = await gql(server.url, ACTIVITY, { userId: user });
+    expect(stored.data?.userActivity.edges).toEqual([]);
+  });
 });
 
 describe('userActivity query', () => {
