@@ -253,7 +253,9 @@ describe('recordActivity', () => {
     expect(result.data).toBeUndefined();
     expect(result.errors?.map((e) => e.message)).toEqual([
       'Variable "$events" got invalid value "two" at "events[0].quantity"; Int cannot represent non-integer value: "two"',
-      expect.stringMatching(/^Variable "\$events" got invalid value .* at "events\[1\]"; Field "type" of required type "ActivityType!" was not provided\.$/),
+      expect.stringMatching(
+        /^Variable "\$events" got invalid value .* at "events\[1\]"; Field "type" of required type "ActivityType!" was not provided\.$/,
+      ),
     ]);
     const stored = await gql(server.url, ACTIVITY, { userId: user });
     expect(stored.data?.userActivity.edges).toEqual([]);
