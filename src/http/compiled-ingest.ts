@@ -6,8 +6,8 @@
 // INSERT less than a tenth); graphql-jit compiles the coercion for these input types.
 //
 // A batch whose variables do not coerce is run again by the usual executor, which runs no
-// resolver either and answers with graphql-js's messages, naming the variable and the path
-// ("at "events[0].quantity"). Other operations are not touched.
+// resolver either and answers with graphql-js's messages, which name the variable and the path
+// (`… at "events[0].quantity"`). Other operations are not touched.
 import type { DocumentNode, ExecutionArgs, ExecutionResult, OperationDefinitionNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { INGEST_MUTATIONS } from '../schema/ingest.js';

@@ -50,13 +50,13 @@ export const IngestReport = builder.objectRef<Report>('IngestReport').implement(
   }),
 });
 
+/** The names of the ingest mutations (record*): the HTTP layer runs them compiled (compiled-ingest.ts). */
+export const INGEST_MUTATIONS = new Set<string>();
+
 /**
  * A record* mutation: a batch of `input` and `ack`, for the ingest scope, admitted by the
  * ingest rate limit first, answered with an IngestReport. `ingest` picks the core's function.
  */
-/** The names of the ingest mutations (record*): the HTTP layer runs them compiled (compiled-ingest.ts). */
-export const INGEST_MUTATIONS = new Set<string>();
-
 export function ingestMutation<Input>(
   name: string,
   input: InputRef<Input>,
