@@ -11,26 +11,11 @@
 import type { DocumentNode, ExecutionArgs, ExecutionResult, OperationDefinitionNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { INGEST_MUTATIONS } from '../schema/ingest.js';
-import { compiledFor } from './shared-execution.js';
+import { compiledFor, perOperation } from './shared-execution.js';
 
 export function useCompiledIngest(): Plugin {
-  /** By document and operation name: whether the operation is only ingest mutations. */
-  const ingestOnly = new WeakMap<DocumentNode, Map<string, boolean>>();
-
-  const isIngest = (args: ExecutionArgs): boolean => {
-    let byName = ingestOnly.get(args.document);
-    if (!byName) {
-      byName = new Map();
-      ingestOnly.set(args.document, byName);
-    }
-    const name = args.operationName ?? '';
-    let known = byName.get(name);
-    if (known === undefined) {
-      known = onlyIngestMutations(args.document, args.operationName ?? null);
-      byName.set(name, known);
-    }
-    return known;
-  };
+  /** Whether the operation is only ingest mutations. */
+  const isIngest = perOperation((args) => onlyIngestMutations(args.document, args.operationName ?? null));
 
   return {
     onExecute({ args, executeFn, setExecuteFn }) {

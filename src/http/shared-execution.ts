@@ -151,27 +151,34 @@ function executorOf(args: ExecutionArgs): (payload: unknown) => Executed {
   };
 }
 
-/** Compiled selections by document and operation name; null where graphql-jit declined. */
-const compiledSelections = new WeakMap<DocumentNode, Map<string, CompiledQuery | null>>();
-
-export function compiledFor(args: ExecutionArgs): CompiledQuery | null {
-  let byOperation = compiledSelections.get(args.document);
-  if (!byOperation) {
-    byOperation = new Map();
-    compiledSelections.set(args.document, byOperation);
-  }
-  const name = args.operationName ?? '';
-  let compiled = byOperation.get(name);
-  if (compiled === undefined) {
-    // Stacks of resolver errors are never shown (errors are masked), so they are not captured.
-    const result = compileQuery(args.schema, args.document, args.operationName ?? undefined, {
-      disablingCapturingStackErrors: true,
-    });
-    compiled = isCompiledQuery(result) ? result : null;
-    byOperation.set(name, compiled);
-  }
-  return compiled;
+/**
+ * `compute` memoised per operation: by document (Yoga's parser cache hands out one DocumentNode per
+ * query text, and a WeakMap lets it go with the document) and operation name.
+ */
+export function perOperation<T>(compute: (args: ExecutionArgs) => T): (args: ExecutionArgs) => T {
+  const byDocument = new WeakMap<DocumentNode, Map<string, T>>();
+  return (args) => {
+    let byOperation = byDocument.get(args.document);
+    if (!byOperation) {
+      byOperation = new Map();
+      byDocument.set(args.document, byOperation);
+    }
+    const name = args.operationName ?? '';
+    if (byOperation.has(name)) return byOperation.get(name) as T;
+    const value = compute(args);
+    byOperation.set(name, value);
+    return value;
+  };
 }
+
+/** The operation compiled by graphql-jit, once; null where graphql-jit declined. */
+export const compiledFor = perOperation((args): CompiledQuery | null => {
+  // Stacks of resolver errors are never shown (errors are masked), so they are not captured.
+  const result = compileQuery(args.schema, args.document, args.operationName ?? undefined, {
+    disablingCapturingStackErrors: true,
+  });
+  return isCompiledQuery(result) ? result : null;
+});
 
 /** Each event of `source` mapped through `map`; return() and throw() reach the source (unsubscribe). */
 function mapEvents(
