@@ -439,5 +439,5 @@ describe('sales on the embedded database (PGlite)', () => {
       await service.stop();
       rmSync(dataDir, { recursive: true, force: true });
     }
-  }, 120_000); // the embedded database starts and migrates in the test: slow on a loaded machine
+  });
 });

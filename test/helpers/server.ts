@@ -28,9 +28,6 @@ export async function startTestServer(
     // In this process, so that core.settle() covers every processor; test/api/background.test.ts
     // runs the worker.
     BACKGROUND_PROCESSORS: 'none',
-    // ack PROCESSED waits this long: on a loaded 2-core machine the default 10 s was seen to run
-    // out with two suites at once. Tests of the timeout itself set their own.
-    PROCESSED_ACK_TIMEOUT_MS: '60000',
     ...options.env,
   });
   const server = createServer(config, { clock: options.clock, log: options.log });
