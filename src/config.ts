@@ -82,7 +82,7 @@ export type Config = Readonly<{
     pollIntervalMs: number;
     /** How long a mutation with ack PROCESSED waits for the processors before PROCESSING_TIMEOUT. */
     processedTimeoutMs: number;
-    /** Under a stream of appends, how long a processor waits between batches so that they grow. */
+    /** Under a stream of small appends, how long a processor waits after a small batch so that the next grows. */
     lingerMs: number;
     /** How long the server's processors wait after a wake-up before their first batch, so that
      * the feed's readers go first (the background worker's use backgroundWakeDelayMs). */

@@ -129,6 +129,13 @@ const IDLE_IN_BATCH_TIMEOUT = '30s';
 const ASYNC_COMMIT = `, set_config('synchronous_commit', 'off', true)`;
 /** After a failed batch (the database is down), wait this long before trying again. */
 const RETRY_AFTER_ERROR_MS = 500;
+/**
+ * A processor lingers (lingerMs) only after a batch smaller than this: a stream of small appends
+ * (single events) then gets larger batches, while batches this large already spread the cost of
+ * a batch's round trips, and a wait would only delay the mutations that wait for them (ack
+ * PROCESSED: 500-event batches went from 4,170–4,670 to 4,830–5,080 events/s without it).
+ */
+const LINGER_BELOW_EVENTS = 100;
 /** Lag is counted up to this many events (a bounded index scan); beyond it, this number is shown. */
 export const LAG_COUNT_LIMIT = 100_000;
 /** /ready, /metrics and the processors query within this many ms share one reading of the lag. */
@@ -234,6 +241,8 @@ class ProcessorLoop {
   private stopped = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private readonly logs: Set<LogName>;
+  /** Events in the last batch this process applied (see LINGER_BELOW_EVENTS). */
+  private lastBatchEvents = 0;
 
   /** The log is PostgreSQL's tables: the batch's reads go with BEGIN, in its first round trip. */
   private readonly prereads: boolean;
@@ -289,10 +298,11 @@ class ProcessorLoop {
     let outcome: StepOutcome | null = null;
     do {
       this.again = false;
-      // Woken again while a batch ran: linger, so that a stream of small appends is applied in
-      // fewer, larger batches (Kafka's linger.ms). A full batch goes on at once; so does the
-      // first batch after an idle spell, which keeps latency low at low load.
-      if (outcome === 'done' && this.options.lingerMs > 0) await sleep(this.options.lingerMs);
+      // Woken again while a small batch ran: linger, so that a stream of small appends is applied
+      // in fewer, larger batches (Kafka's linger.ms). A full or large batch goes on at once; so
+      // does the first batch after an idle spell, which keeps latency low at low load.
+      if (outcome === 'done' && this.lastBatchEvents < LINGER_BELOW_EVENTS && this.options.lingerMs > 0)
+        await sleep(this.options.lingerMs);
       try {
         outcome = await this.step();
       } catch (error) {
@@ -371,6 +381,7 @@ class ProcessorLoop {
       options.fanout.publish('processing:checkpoint');
       options.onBatch?.(processor.name, result.events ?? 0, performance.now() - started);
     }
+    this.lastBatchEvents = 'events' in result ? (result.events ?? 0) : 0;
     return result.outcome;
   }
 }
