@@ -133,7 +133,7 @@ const RETRY_AFTER_ERROR_MS = 500;
  * A processor lingers (lingerMs) only after a batch smaller than this: a stream of small appends
  * (single events) then gets larger batches, while batches this large already spread the cost of
  * a batch's round trips, and a wait would only delay the mutations that wait for them (ack
- * PROCESSED: 500-event batches went from 4,170–4,670 to 4,830–5,080 events/s without it).
+ * PROCESSED, 500-event batches in a closed loop: 4,170–5,170 events/s before, 4,830–5,540 after).
  */
 const LINGER_BELOW_EVENTS = 100;
 /** Lag is counted up to this many events (a bounded index scan); beyond it, this number is shown. */
