@@ -278,6 +278,30 @@ export class GqlSocket {
   }
 }
 
+/**
+ * Opens `n` plain `ws` sockets to a bare server (startBareWs), 100 at a time; each hands every
+ * message to `onMessage`. The bare baselines' clients: no protocol, only the parse they measure.
+ */
+export async function openBareSockets(
+  url: string,
+  n: number,
+  onMessage: (raw: WebSocket.RawData) => void,
+): Promise<WebSocket[]> {
+  const sockets: WebSocket[] = [];
+  try {
+    for (let i = 0; i < n; i += 100) {
+      const group = Array.from({ length: Math.min(100, n - i) }, () => new WebSocket(url));
+      sockets.push(...group);
+      await Promise.all(group.map((s) => new Promise((resolve) => s.once('open', resolve))));
+      for (const s of group) s.on('message', onMessage);
+    }
+    return sockets;
+  } catch (error) {
+    for (const s of sockets) s.terminate();
+    throw error;
+  }
+}
+
 /** Opens `n` sockets, `parallel` at a time. */
 export async function openSockets(url: string, n: number, parallel = 100): Promise<GqlSocket[]> {
   const sockets: GqlSocket[] = [];

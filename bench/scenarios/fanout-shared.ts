@@ -1,11 +1,12 @@
 // Fan-out, shared stream: items/s delivered to 1,000 graphql-ws subscribers of the same stream
 // (userActivity, everyone's), against a bare `ws` server broadcasting a payload of the same
 // shape and size to 1,000 sockets. Both sides: clients in this process parse every message.
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import {
   ACTIVITY_SUBSCRIPTION,
   type GqlSocket,
   gql,
+  openBareSockets,
   openSockets,
   RECORD_ACTIVITY,
   type Result,
@@ -66,22 +67,15 @@ export async function measureStreamFanout(serverUrl: string, wsUrl: string, filt
 /** The bare `ws` figure: `count` messages broadcast to 1,000 sockets, parsed by the clients. */
 export async function measureBareBroadcast(count: number): Promise<number> {
   const bare = await startBareWs();
-  const sockets: WebSocket[] = [];
   let received = 0;
   let lastAt = 0;
+  let sockets: WebSocket[] = [];
   try {
-    for (let i = 0; i < SUBSCRIBERS; i += 100) {
-      const group = Array.from({ length: 100 }, () => new WebSocket(bare.url));
-      await Promise.all(group.map((s) => new Promise((resolve) => s.once('open', resolve))));
-      for (const s of group) {
-        s.on('message', (raw) => {
-          JSON.parse(raw.toString());
-          received++;
-          lastAt = performance.now();
-        });
-      }
-      sockets.push(...group);
-    }
+    sockets = await openBareSockets(bare.url, SUBSCRIBERS, (raw) => {
+      JSON.parse(raw.toString());
+      received++;
+      lastAt = performance.now();
+    });
     const payload = JSON.stringify({
       id: '1',
       type: 'next',

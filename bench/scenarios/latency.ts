@@ -10,10 +10,11 @@
 // the bare server's median subscriber waits for half of that spread. The notes give, for both,
 // when the first and the last subscriber of an item received it (medians over the items). Both
 // are measured after WARM_SECONDS of the same traffic.
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import {
   ACTIVITY_SUBSCRIPTION,
   gql,
+  openBareSockets,
   openSockets,
   percentile,
   RECORD_ACTIVITY,
@@ -168,32 +169,25 @@ function spreadOf(items: ReadonlyArray<{ stamp: number; at: readonly number[] }>
  */
 async function measureBareLatency(count: number) {
   const bare = await startBareWs();
-  const sockets: WebSocket[] = [];
   const receipts = new Map<number, { stamp: number; at: number[] }>();
   const sinceStamp: number[] = [];
+  let sockets: WebSocket[] = [];
   try {
-    for (let i = 0; i < SUBSCRIBERS; i += 100) {
-      const group = Array.from({ length: Math.min(100, SUBSCRIBERS - i) }, () => new WebSocket(bare.url));
-      await Promise.all(group.map((s) => new Promise((resolve) => s.once('open', resolve))));
-      for (const s of group) {
-        s.on('message', (raw) => {
-          const message = JSON.parse(raw.toString()) as {
-            type: string;
-            payload: { data: { userActivity: { eventId: string; occurredAt: string } } };
-          };
-          if (message.type !== 'next') return;
-          const now = Date.now();
-          const { eventId, occurredAt } = message.payload.data.userActivity;
-          if (eventId === 'warm') return;
-          const stamp = Number(occurredAt);
-          sinceStamp.push(now - stamp);
-          const entry = receipts.get(Number(eventId)) ?? { stamp, at: [] };
-          entry.at.push(now);
-          receipts.set(Number(eventId), entry);
-        });
-      }
-      sockets.push(...group);
-    }
+    sockets = await openBareSockets(bare.url, SUBSCRIBERS, (raw) => {
+      const message = JSON.parse(raw.toString()) as {
+        type: string;
+        payload: { data: { userActivity: { eventId: string; occurredAt: string } } };
+      };
+      if (message.type !== 'next') return;
+      const now = Date.now();
+      const { eventId, occurredAt } = message.payload.data.userActivity;
+      if (eventId === 'warm') return;
+      const stamp = Number(occurredAt);
+      sinceStamp.push(now - stamp);
+      const entry = receipts.get(Number(eventId)) ?? { stamp, at: [] };
+      entry.at.push(now);
+      receipts.set(Number(eventId), entry);
+    });
     const frame = JSON.stringify({
       id: '1',
       type: 'next',
